@@ -1,0 +1,183 @@
+"""Reads and validates input events against the contract. Pure: bytes in, Event or Rejection out.
+
+Rules (contract, "Input event"): the value is a UTF-8 JSON object with a non-empty string
+`id` and an object `properties` of scalar values. Numbers and booleans become strings,
+`null` becomes "" (HubSpot's way to clear a value); nested objects or arrays are invalid.
+`idProperty` and `objectWriteTraceId` are optional non-empty strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from service.ids import derived_trace_id
+from service.model import Event, RawMessage, Rejection
+
+MAX_VALUE_LENGTH = 65_536
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationLimits:
+    """Bounds an event must respect; set from settings."""
+
+    default_id_property: str
+    max_properties: int = 1_000
+    max_value_length: int = MAX_VALUE_LENGTH
+    max_id_length: int = 1_024
+
+
+class _InvalidEventError(Exception):
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(message)
+        self.category = category
+        self.message = message
+
+
+def decode_event(raw: RawMessage, limits: ValidationLimits) -> Event | Rejection:
+    """Turn a consumed message into a valid Event, or a Rejection naming what is wrong."""
+    try:
+        document = _parse_json(raw.value)
+        return _build_event(raw, document, limits)
+    except _InvalidEventError as bad:
+        return _rejection(raw, bad)
+
+
+def _rejection(raw: RawMessage, bad: _InvalidEventError) -> Rejection:
+    readable_id = _readable_id(raw.value)
+    return Rejection(
+        raw=raw,
+        category=bad.category,
+        message=bad.message,
+        id=readable_id,
+        trace_id=derived_trace_id(raw.topic, raw.partition, raw.offset),
+    )
+
+
+def _readable_id(value: bytes | None) -> str | None:
+    try:
+        document = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(document, dict):
+        candidate = document.get("id")
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate
+    return None
+
+
+def _parse_json(value: bytes | None) -> dict[str, object]:
+    if value is None:
+        raise _InvalidEventError("EMPTY_VALUE", "the message has no value (tombstone)")
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _InvalidEventError("NOT_UTF8", "the value is not valid UTF-8") from exc
+        raise _InvalidEventError("NOT_JSON", f"the value is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        kind = _json_type(document)
+        raise _InvalidEventError("NOT_AN_OBJECT", f"the value is JSON {kind}, not an object")
+    return document
+
+
+def _build_event(raw: RawMessage, document: dict[str, object], limits: ValidationLimits) -> Event:
+    event_id = _required_string(document, "id", limits.max_id_length, "INVALID_ID")
+    id_property = _optional_string(document, "idProperty", "INVALID_ID_PROPERTY")
+    trace_id = _optional_string(document, "objectWriteTraceId", "INVALID_TRACE_ID")
+    properties = _properties(document.get("properties", _MISSING), limits)
+    return Event(
+        raw=raw,
+        id=event_id,
+        id_property=id_property or limits.default_id_property,
+        properties=properties,
+        trace_id=trace_id or derived_trace_id(raw.topic, raw.partition, raw.offset),
+    )
+
+
+_MISSING = object()
+
+
+def _required_string(document: dict[str, object], name: str, max_len: int, category: str) -> str:
+    value = document.get(name, _MISSING)
+    if value is _MISSING:
+        raise _InvalidEventError("MISSING_ID", f"`{name}` is missing")
+    if not isinstance(value, str):
+        raise _InvalidEventError(category, f"`{name}` must be a string, got {_json_type(value)}")
+    if not value.strip():
+        raise _InvalidEventError(category, f"`{name}` is empty")
+    if len(value) > max_len:
+        raise _InvalidEventError(category, f"`{name}` is longer than {max_len} characters")
+    return value
+
+
+def _optional_string(document: dict[str, object], name: str, category: str) -> str | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _InvalidEventError(category, f"`{name}` must be a non-empty string when present")
+    if len(value) > 1_024:
+        raise _InvalidEventError(category, f"`{name}` is longer than 1024 characters")
+    return value
+
+
+def _properties(value: object, limits: ValidationLimits) -> dict[str, str]:
+    if value is _MISSING:
+        raise _InvalidEventError("INVALID_PROPERTIES", "`properties` is missing")
+    if not isinstance(value, dict):
+        kind = _json_type(value)
+        raise _InvalidEventError("INVALID_PROPERTIES", f"`properties` is {kind}, not an object")
+    if len(value) > limits.max_properties:
+        raise _InvalidEventError(
+            "TOO_MANY_PROPERTIES",
+            f"{len(value)} properties, more than the limit of {limits.max_properties}",
+        )
+    return {name: _property_value(name, item, limits) for name, item in value.items()}
+
+
+def _property_value(name: str, value: object, limits: ValidationLimits) -> str:
+    if not name.strip():
+        raise _InvalidEventError("INVALID_PROPERTIES", "a property name is empty")
+    text = _scalar_text(name, value)
+    if len(text) > limits.max_value_length:
+        raise _InvalidEventError(
+            "VALUE_TOO_LONG",
+            f"property `{_short(name)}` is {len(text)} characters, over {limits.max_value_length}",
+        )
+    return text
+
+
+def _scalar_text(name: str, value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise _InvalidEventError(
+        "NESTED_PROPERTY",
+        f"property `{_short(name)}` is a nested {_json_type(value)}; values must be scalars",
+    )
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 100 else name[:100] + "…"
+
+
+def _json_type(value: object) -> str:
+    names = {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }
+    return names.get(type(value), type(value).__name__)

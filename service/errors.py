@@ -1,0 +1,70 @@
+"""The service's exception tree. Owns error types only; raises nothing itself.
+
+    ServiceError
+    ├── ConfigError              a setting is missing or wrong (start-up stops)
+    ├── HubSpotError             a request to HubSpot did not succeed
+    │   ├── TransientHubSpotError    5xx, 423, 477, timeouts, connection errors: retry
+    │   ├── RateLimitedError         429 (burst or daily): wait, then retry
+    │   ├── AuthError                401/403: credentials, not events, are wrong
+    │   └── RejectedBatchError       a 4xx that rejects the whole request
+    └── DeliveryError            the broker refused a result or dead-letter record
+
+Third-party exceptions are translated at the adapter boundary (`raise ... from exc`).
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Root of every error the service raises on purpose."""
+
+
+class ConfigError(ServiceError):
+    """A setting is missing or invalid; the message is one line naming the variable."""
+
+
+class HubSpotError(ServiceError):
+    """A request to HubSpot failed; carries what the response said."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category
+        self.retry_after_s = retry_after_s
+
+
+class TransientHubSpotError(HubSpotError):
+    """The outcome is unknown or the server is busy: resend the same inputs later."""
+
+
+class RateLimitedError(HubSpotError):
+    """HubSpot answered 429; `policy` is TEN_SECONDLY_ROLLING, DAILY or unknown."""
+
+    def __init__(self, message: str, *, policy: str, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.policy = policy
+
+
+class AuthError(HubSpotError):
+    """HubSpot refused the credentials (401) or their scopes (403)."""
+
+
+class RejectedBatchError(HubSpotError):
+    """A 4xx that rejected the whole request without per-input context."""
+
+
+class DeliveryError(ServiceError):
+    """A result or dead-letter record could not be delivered to Kafka."""
+
+    def __init__(self, message: str, *, topic: str, partition: int, offset: int) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset

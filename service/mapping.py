@@ -1,0 +1,126 @@
+"""Maps a successful (2xx) upsert reply to one outcome per batch input. Pure.
+
+Results are correlated by the idProperty value in each result's `properties`, falling
+back to the echoed `objectWriteTraceId`; never by position. Errors of a 207 are matched
+through `context.objectWriteTraceId`. An input that is named by neither, or whose error is
+transient (a rate limit), is handed back for resending rather than marked failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from service.model import BatchInput, BatchTiming, ErrorInfo, InputOutcome, Status, UpsertedRecord
+
+TRANSIENT_INPUT_CATEGORIES = frozenset({"RATE_LIMITS"})
+
+
+@dataclass(slots=True)
+class MappedReply:
+    """Final outcomes by trace id, and the inputs that must be sent again."""
+
+    outcomes: dict[str, InputOutcome] = field(default_factory=dict)
+    resend: list[BatchInput] = field(default_factory=list)
+
+
+def map_success(
+    inputs: list[BatchInput], http_status: int, document: dict[str, object] | None
+) -> MappedReply:
+    """One outcome per input from a 2xx reply; unmatched inputs go back for resending."""
+    document = document or {}
+    timing = batch_timing(document)
+    index = _Index(inputs)
+    mapped = MappedReply()
+    for result in _dicts(document.get("results")):
+        matched = index.match_result(result)
+        if matched is not None:
+            mapped.outcomes[matched.trace_id] = _upserted(result, timing)
+    for error in _dicts(document.get("errors")):
+        _apply_error(error, index, http_status, timing, mapped)
+    mapped.resend.extend(item for item in inputs if item.trace_id not in mapped.outcomes)
+    return mapped
+
+
+def batch_timing(document: dict[str, object]) -> BatchTiming:
+    return BatchTiming(
+        status=_str(document.get("status")),
+        requested_at=_str(document.get("requestedAt")),
+        started_at=_str(document.get("startedAt")),
+        completed_at=_str(document.get("completedAt")),
+    )
+
+
+class _Index:
+    def __init__(self, inputs: list[BatchInput]) -> None:
+        self.by_value = {(item.id_property, item.id): item for item in inputs}
+        self.by_trace = {item.trace_id: item for item in inputs}
+        self.id_properties = {item.id_property for item in inputs}
+
+    def match_result(self, result: dict[str, object]) -> BatchInput | None:
+        properties = result.get("properties")
+        if isinstance(properties, dict):
+            for id_property in self.id_properties:
+                value = properties.get(id_property)
+                if isinstance(value, str) and (id_property, value) in self.by_value:
+                    return self.by_value[(id_property, value)]
+        trace = result.get("objectWriteTraceId")
+        return self.by_trace.get(trace) if isinstance(trace, str) else None
+
+
+def _upserted(result: dict[str, object], timing: BatchTiming) -> InputOutcome:
+    record = UpsertedRecord(
+        hubspot_id=str(result.get("id", "")),
+        new=result.get("new") if isinstance(result.get("new"), bool) else None,  # type: ignore[arg-type]
+        created_at=_str(result.get("createdAt")),
+        updated_at=_str(result.get("updatedAt")),
+    )
+    return InputOutcome(status=Status.UPSERTED, record=record, timing=timing)
+
+
+def _apply_error(
+    error: dict[str, object],
+    index: _Index,
+    http_status: int,
+    timing: BatchTiming,
+    mapped: MappedReply,
+) -> None:
+    category = _str(error.get("category")) or "UNKNOWN"
+    if category in TRANSIENT_INPUT_CATEGORIES:
+        return  # left unmatched, so resent
+    info = ErrorInfo(category=category, message=error_message(error), http_status=http_status)
+    for trace in _error_traces(error):
+        item = index.by_trace.get(trace)
+        if item is not None:
+            mapped.outcomes[item.trace_id] = InputOutcome(Status.FAILED, error=info, timing=timing)
+
+
+def error_message(error: dict[str, object]) -> str:
+    """The error's message, with sub-error messages appended when they add detail."""
+    message = _str(error.get("message")) or "no message"
+    details = [
+        text
+        for sub in _dicts(error.get("errors"))
+        if (text := _str(sub.get("message"))) and text not in message
+    ]
+    return "; ".join([message, *details])
+
+
+def _error_traces(error: dict[str, object]) -> list[str]:
+    context = error.get("context")
+    if not isinstance(context, dict):
+        return []
+    traces = context.get("objectWriteTraceId")
+    if isinstance(traces, str):
+        return [traces]
+    return [t for t in traces if isinstance(t, str)] if isinstance(traces, list) else []
+
+
+def _dicts(value: object) -> Iterable[dict[str, object]]:
+    if isinstance(value, list):
+        return (item for item in value if isinstance(item, dict))
+    return ()
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

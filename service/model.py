@@ -1,0 +1,144 @@
+"""Plain value types that flow through the pipeline. No behaviour beyond small derivations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """The three outcomes an input event can have."""
+
+    UPSERTED = "upserted"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A consumed Kafka message, copied out of the client library's type."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+    timestamp_ms: int | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.value or b"") + len(self.key or b"")
+
+
+@dataclass(slots=True)
+class Event:
+    """A valid input event: what the contract's event JSON said, plus where it came from."""
+
+    raw: RawMessage
+    id: str
+    id_property: str
+    properties: dict[str, str]
+    trace_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An event that could not be read or validated, with the reason."""
+
+    raw: RawMessage
+    category: str
+    message: str
+    id: str | None = None
+    id_property: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(slots=True)
+class BatchInput:
+    """One input of an upsert request: one id, carrying one or more coalesced events."""
+
+    id: str
+    id_property: str
+    trace_id: str
+    properties: dict[str, str]
+    events: list[Event]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "idProperty": self.id_property,
+            "objectWriteTraceId": self.trace_id,
+            "properties": self.properties,
+        }
+
+
+@dataclass(slots=True)
+class Batch:
+    """Inputs sent together; `seq` identifies the batch in logs."""
+
+    seq: int
+    inputs: list[BatchInput]
+    created_at: float
+
+    @property
+    def event_count(self) -> int:
+        return sum(len(item.events) for item in self.inputs)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """Why an event failed or was invalid, as the result record shows it."""
+
+    category: str
+    message: str
+    http_status: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"category": self.category, "message": self.message, "httpStatus": self.http_status}
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertedRecord:
+    """What HubSpot said about a record it wrote."""
+
+    hubspot_id: str
+    new: bool | None
+    created_at: str | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchTiming:
+    """The response-level status and timestamps, copied into every result of the batch."""
+
+    status: str | None
+    requested_at: str | None
+    started_at: str | None
+    completed_at: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "requestedAt": self.requested_at,
+            "startedAt": self.started_at,
+            "completedAt": self.completed_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InputOutcome:
+    """The final word on one batch input: upserted (with a record) or failed (with an error)."""
+
+    status: Status
+    record: UpsertedRecord | None = None
+    error: ErrorInfo | None = None
+    timing: BatchTiming | None = None
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """Final outcomes for every input of a batch, keyed by trace id."""
+
+    batch: Batch
+    by_trace_id: dict[str, InputOutcome] = field(default_factory=dict)

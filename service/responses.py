@@ -1,0 +1,101 @@
+"""Reads HubSpot's answers: what kind of reply it is, and what it says about each input. Pure.
+
+Classification follows HubSpot's retry guidance (docs/hubspot-api.md): any 2xx is a success
+(200 or 207 multi-status); 429 is rate limiting (burst or daily, from `policyName`, or
+`category: RATE_LIMITS` in the body, which some 5xx carry too); 5xx, 423 and 477 are
+transient; 401/403 are credential problems; other 4xx reject the whole request.
+Every body field is treated as optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import orjson
+
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 521, 523, 524, 423, 477})
+LOCKED_MIN_WAIT_S = 2.0
+
+
+class ReplyKind(StrEnum):
+    SUCCESS = "success"
+    RATE_LIMITED = "rate_limited"
+    DAILY_LIMITED = "daily_limited"
+    TRANSIENT = "transient"
+    AUTH = "auth"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """An HTTP response as the transport saw it; header names lower-case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """What a reply means for the caller."""
+
+    kind: ReplyKind
+    status: int
+    category: str | None
+    message: str
+    retry_after_s: float | None
+    document: dict[str, object] | None
+
+
+def parse_body(body: bytes) -> dict[str, object] | None:
+    """The JSON object in a body, or None when it is empty or not an object."""
+    try:
+        document = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def classify(reply: HttpReply) -> Classified:
+    """Decide what a reply means: success, rate limited, transient, auth or rejected."""
+    document = parse_body(reply.body)
+    category = _text(document, "category")
+    message = _text(document, "message") or f"HTTP {reply.status}"
+    kind = _kind(reply.status, document, category)
+    retry_after = retry_after_seconds(reply.headers)
+    if reply.status == 423:
+        retry_after = max(retry_after or 0.0, LOCKED_MIN_WAIT_S)
+    return Classified(kind, reply.status, category, message, retry_after, document)
+
+
+def _kind(status: int, document: dict[str, object] | None, category: str | None) -> ReplyKind:
+    if 200 <= status < 300:
+        return ReplyKind.SUCCESS
+    policy = (_text(document, "policyName") or "").upper()
+    if status == 429 or category == "RATE_LIMITS":
+        return ReplyKind.DAILY_LIMITED if policy == "DAILY" else ReplyKind.RATE_LIMITED
+    if status in TRANSIENT_STATUSES or status >= 500:
+        return ReplyKind.TRANSIENT
+    if status in (401, 403):
+        return ReplyKind.AUTH
+    return ReplyKind.REJECTED
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """`Retry-After` in seconds when present and numeric (HTTP dates are ignored)."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def _text(document: Mapping[str, object] | None, name: str) -> str | None:
+    if document is None:
+        return None
+    value = document.get(name)
+    return value if isinstance(value, str) else None

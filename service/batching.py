@@ -118,6 +118,20 @@ class Batcher:
             released.update(self._ready)
             self._ready = released
 
+    def drop_partitions(self, partitions: set[tuple[str, int]]) -> int:
+        """Forget waiting events of revoked or lost partitions; returns how many were dropped."""
+        before = self.buffered_events
+        for groups in (self._ready, self._held):
+            for key, group in list(groups.items()):
+                kept = _without_partitions(group, partitions)
+                if kept is None:
+                    del groups[key]
+                    self.buffered_events -= len(group.events)
+                elif len(kept.events) != len(group.events):
+                    groups[key] = kept
+                    self.buffered_events -= len(group.events) - len(kept.events)
+        return before - self.buffered_events
+
     @property
     def in_flight_ids(self) -> int:
         return len(self._in_flight)
@@ -150,3 +164,13 @@ class Batcher:
             id_property = key[0]
             budget -= size
         return picked
+
+
+def _without_partitions(group: _Group, partitions: set[tuple[str, int]]) -> _Group | None:
+    kept = [e for e in group.events if (e.raw.topic, e.raw.partition) not in partitions]
+    if not kept:
+        return None
+    rebuilt = _Group(first_seen=group.first_seen)
+    for event in kept:
+        rebuilt.add(event)
+    return rebuilt

@@ -7,7 +7,8 @@
     │   ├── RateLimitedError         429 (burst or daily): wait, then retry
     │   ├── AuthError                401/403: credentials, not events, are wrong
     │   └── RejectedBatchError       a 4xx that rejects the whole request
-    └── DeliveryError            the broker refused a result or dead-letter record
+    ├── DeliveryError            the broker refused a result or dead-letter record
+    └── CommitError              an offset commit failed (retried at the next interval)
 
 Third-party exceptions are translated at the adapter boundary (`raise ... from exc`).
 """
@@ -68,3 +69,7 @@ class DeliveryError(ServiceError):
         self.topic = topic
         self.partition = partition
         self.offset = offset
+
+
+class CommitError(ServiceError):
+    """An offset commit failed; the positions are committed again later."""

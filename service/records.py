@@ -45,16 +45,17 @@ class Topics:
 
 def records_for_input(
     item: BatchInput, outcome: InputOutcome, topics: Topics
-) -> list[OutboundRecord]:
-    """Result (and dead-letter) records for every event an input carried."""
-    records: list[OutboundRecord] = []
+) -> list[list[OutboundRecord]]:
+    """For every event an input carried, in order: its result and, if it failed, its dead letter."""
+    per_event: list[list[OutboundRecord]] = []
     last = len(item.events) - 1
     for position, event in enumerate(item.events):
         document = _event_result(event, item, outcome, carrier=position == last)
-        records.append(_result_record(event.raw, event.id, document, topics))
+        records = [_result_record(event.raw, event.id, document, topics)]
         if outcome.status is not Status.UPSERTED and outcome.error is not None:
             records.append(dead_letter(event.raw, outcome.status, outcome.error, topics))
-    return records
+        per_event.append(records)
+    return per_event
 
 
 def records_for_rejection(rejection: Rejection, topics: Topics) -> list[OutboundRecord]:

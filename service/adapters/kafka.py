@@ -1,0 +1,163 @@
+"""Kafka through confluent-kafka: the input consumer and the results/dead-letter producer.
+
+Owns client configuration, translation of confluent-kafka types into the service's value
+types, rebalance callbacks and the statistics that give consumer lag. Does not decide
+what to commit or publish (the pipeline does).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from service.errors import CommitError
+from service.model import RawMessage
+from service.offsets import TopicPartition as PartitionKey
+from service.ports import DeliveryCallback, RebalanceListener
+from service.records import OutboundRecord
+
+log = logging.getLogger(__name__)
+
+
+def consumer_config(common: dict[str, str], group_id: str) -> dict[str, Any]:
+    return {
+        **common,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        "isolation.level": "read_committed",
+        "statistics.interval.ms": 5_000,
+        "max.poll.interval.ms": 300_000,
+    }
+
+
+def producer_config(common: dict[str, str]) -> dict[str, Any]:
+    return {
+        **common,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        "message.timeout.ms": 300_000,
+    }
+
+
+class KafkaSource:
+    """The input topic as a consumer-group member with manual commits."""
+
+    def __init__(self, config: dict[str, Any], topic: str) -> None:
+        self._topic = topic
+        self._lag: dict[PartitionKey, int] = {}
+        self._consumer = Consumer({**config, "stats_cb": self._on_stats})
+
+    def subscribe(self, listener: RebalanceListener) -> None:
+        def assigned(_: Consumer, partitions: list[TopicPartition]) -> None:
+            listener.on_assigned(_tps(partitions))
+
+        def revoked(_: Consumer, partitions: list[TopicPartition]) -> None:
+            listener.on_revoked(_tps(partitions))
+
+        def lost(_: Consumer, partitions: list[TopicPartition]) -> None:
+            listener.on_lost(_tps(partitions))
+
+        self._consumer.subscribe([self._topic], on_assign=assigned, on_revoke=revoked, on_lost=lost)
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
+        messages = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
+        return [raw for message in messages if (raw := _raw(message)) is not None]
+
+    def commit(self, positions: dict[PartitionKey, int]) -> None:
+        offsets = [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in positions.items()
+        ]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            raise CommitError(f"offset commit failed: {exc.args[0]}") from exc
+
+    def pause(self, partitions: list[PartitionKey]) -> None:
+        self._consumer.pause([TopicPartition(t, p) for t, p in partitions])
+
+    def resume(self, partitions: list[PartitionKey]) -> None:
+        self._consumer.resume([TopicPartition(t, p) for t, p in partitions])
+
+    def lag(self) -> dict[PartitionKey, int]:
+        return dict(self._lag)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def _on_stats(self, document: str) -> None:
+        stats = orjson.loads(document)
+        topic = stats.get("topics", {}).get(self._topic, {})
+        for partition_id, partition in topic.get("partitions", {}).items():
+            partition_number = int(partition_id)
+            lag = partition.get("consumer_lag", -1)
+            if partition_number >= 0 and lag >= 0:
+                self._lag[(self._topic, partition_number)] = lag
+
+
+def _tps(partitions: list[TopicPartition]) -> list[PartitionKey]:
+    return [(tp.topic, tp.partition) for tp in partitions]
+
+
+def _raw(message: Message) -> RawMessage | None:
+    error = message.error()
+    if error is not None:
+        if error.code() == KafkaError._PARTITION_EOF:
+            return None
+        if error.fatal():
+            raise KafkaException(error)
+        log.warning("consumer error: %s", error)
+        return None
+    _, timestamp = message.timestamp()
+    return RawMessage(
+        topic=message.topic() or "",
+        partition=message.partition() or 0,
+        offset=message.offset() or 0,
+        key=message.key(),
+        value=message.value(),
+        headers=message.headers(),
+        timestamp_ms=timestamp if timestamp > 0 else None,
+    )
+
+
+class KafkaSink:
+    """The results and dead-letter topics, through one idempotent producer."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._producer = Producer(config)
+
+    def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
+        def delivered(error: KafkaError | None, _: Message) -> None:
+            on_delivery(None if error is None else str(error))
+
+        while True:
+            try:
+                self._producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,  # type: ignore[arg-type]  # list is invariant
+                    on_delivery=delivered,
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def poll(self, timeout_s: float) -> None:
+        self._producer.poll(timeout_s)
+
+    def flush(self, timeout_s: float) -> int:
+        return self._producer.flush(timeout_s)
+
+    def close(self) -> None:
+        self._producer.flush(10)

@@ -1,0 +1,230 @@
+"""Sends one batch to HubSpot until every input has a final outcome.
+
+Owns the request loop for a batch: rate-limit slots, retries with backoff for transient
+failures, waiting out 429s, holding on refused credentials or the daily limit, and
+splitting a batch that HubSpot rejects as a whole so the poison inputs are isolated.
+A transient failure never marks an input failed; the same inputs are resent with the
+same trace ids. Talks to HubSpot only through the UpsertTransport port.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from service.clock import Clock
+from service.errors import TransientHubSpotError
+from service.health import Health
+from service.mapping import map_success
+from service.metrics import Metrics
+from service.model import Batch, BatchInput, BatchOutcome, ErrorInfo, InputOutcome, Status
+from service.ports import UpsertTransport
+from service.ratelimit import RateLimiter, read_headers
+from service.responses import Classified, ReplyKind, classify
+from service.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+AUTH_BLOCK = "credentials"
+DAILY_BLOCK = "daily_limit"
+_WAIT_SLICE_S = 0.25
+
+
+class CallAbortedError(Exception):
+    """The service is stopping hard; the batch is abandoned (its offsets stay uncommitted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallerPolicy:
+    max_body_bytes: int = 4_000_000
+    backoff: Backoff = field(default_factory=Backoff)
+    auth_retry_s: float = 15.0
+    daily_probe_s: float = 300.0
+    max_unmatched_rounds: int = 10
+
+
+def encode_body(inputs: list[BatchInput]) -> bytes:
+    return orjson.dumps({"inputs": [item.to_json() for item in inputs]})
+
+
+class UpsertCaller:
+    """Runs a batch to completion; safe to use from several worker threads at once."""
+
+    def __init__(
+        self,
+        transport: UpsertTransport,
+        *,
+        limiter: RateLimiter,
+        clock: Clock,
+        metrics: Metrics,
+        health: Health,
+        policy: CallerPolicy,
+        aborted: Callable[[], bool],
+    ) -> None:
+        self._transport = transport
+        self._limiter = limiter
+        self._clock = clock
+        self._metrics = metrics
+        self._health = health
+        self._policy = policy
+        self._aborted = aborted
+
+    def execute(self, batch: Batch) -> BatchOutcome:
+        outcome = BatchOutcome(batch)
+        run = _Run(work=deque([batch.inputs]))
+        while run.work:
+            inputs = run.work.popleft()
+            body = encode_body(inputs)
+            if len(body) > self._policy.max_body_bytes and len(inputs) > 1:
+                self._split(run, inputs, "body_too_large")
+                continue
+            self._handle(self._send(inputs, body), inputs, run, outcome)
+        return outcome
+
+    def _handle(
+        self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
+    ) -> None:
+        handlers = {
+            ReplyKind.SUCCESS: self._on_success,
+            ReplyKind.RATE_LIMITED: self._on_rate_limited,
+            ReplyKind.DAILY_LIMITED: self._on_daily_limited,
+            ReplyKind.TRANSIENT: self._on_transient,
+            ReplyKind.AUTH: self._on_auth,
+            ReplyKind.REJECTED: self._on_rejected,
+        }
+        handlers[reply.kind](reply, inputs, run, outcome)
+
+    def _send(self, inputs: list[BatchInput], body: bytes) -> Classified:
+        self._wait(self._limiter.reserve())
+        started = self._clock.monotonic()
+        try:
+            reply = self._transport.post(body)
+        except TransientHubSpotError as exc:
+            self._metrics.requests.labels("error", ReplyKind.TRANSIENT.value).inc()
+            return Classified(ReplyKind.TRANSIENT, 0, None, str(exc), None, None)
+        finally:
+            self._metrics.request_seconds.observe(self._clock.monotonic() - started)
+        self._observe_headers(reply.headers, started)
+        classified = classify(reply)
+        self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
+        self._metrics.batch_inputs.observe(len(inputs))
+        return classified
+
+    def _observe_headers(self, headers: Mapping[str, str], sent_at: float) -> None:
+        limits = read_headers(headers)
+        self._limiter.observe(limits, sent_at)
+        gauges = (
+            (self._metrics.ratelimit_max, limits.max_requests),
+            (self._metrics.ratelimit_remaining, limits.remaining),
+            (self._metrics.daily_limit, limits.daily),
+            (self._metrics.daily_remaining, limits.daily_remaining),
+        )
+        for gauge, value in gauges:
+            if value is not None:
+                gauge.set(value)
+
+    def _on_success(
+        self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
+    ) -> None:
+        self._health.unblock(AUTH_BLOCK)
+        self._health.unblock(DAILY_BLOCK)
+        run.failures = 0
+        mapped = map_success(inputs, reply.status, reply.document)
+        outcome.by_trace_id.update(mapped.outcomes)
+        if not mapped.resend:
+            return
+        run.unmatched_rounds += 1
+        if run.unmatched_rounds > self._policy.max_unmatched_rounds:
+            error = ErrorInfo(
+                "UNMATCHED_RESULT", "HubSpot's reply never named this input", reply.status
+            )
+            self._fail(outcome, mapped.resend, error)
+            return
+        self._metrics.retries.labels("unmatched_input").inc()
+        self._wait(self._policy.backoff.delay(run.unmatched_rounds - 1))
+        run.work.append(mapped.resend)
+
+    def _on_rate_limited(
+        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
+    ) -> None:
+        self._metrics.rate_limited.labels("TEN_SECONDLY_ROLLING").inc()
+        self._metrics.retries.labels("rate_limited").inc()
+        wait = reply.retry_after_s if reply.retry_after_s is not None else self._limiter.budget[1]
+        self._limiter.back_off(wait)
+        run.work.appendleft(inputs)
+
+    def _on_daily_limited(
+        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
+    ) -> None:
+        self._metrics.rate_limited.labels("DAILY").inc()
+        self._health.block(DAILY_BLOCK, "HubSpot's daily request limit is reached")
+        log.warning("daily limit reached; probing again in %.0fs", self._policy.daily_probe_s)
+        self._limiter.back_off(reply.retry_after_s or self._policy.daily_probe_s)
+        run.work.appendleft(inputs)
+
+    def _on_transient(
+        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
+    ) -> None:
+        reason = str(reply.status) if reply.status else "transport"
+        self._metrics.retries.labels(reason).inc()
+        delay = self._policy.backoff.delay(run.failures, floor_s=reply.retry_after_s or 0.0)
+        run.failures += 1
+        log.warning("transient failure (%s: %s); retrying in %.2fs", reason, reply.message, delay)
+        self._wait(delay)
+        run.work.appendleft(inputs)
+
+    def _on_auth(
+        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
+    ) -> None:
+        self._metrics.auth_failures.labels(str(reply.status)).inc()
+        self._health.block(AUTH_BLOCK, f"HubSpot refused the credentials (HTTP {reply.status})")
+        log.error("HubSpot refused the credentials (HTTP %s); holding", reply.status)
+        self._wait(self._policy.auth_retry_s)
+        run.work.appendleft(inputs)
+
+    def _on_rejected(
+        self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
+    ) -> None:
+        run.failures = 0
+        if len(inputs) > 1 and _splittable(reply):
+            self._split(run, inputs, "isolate_rejected")
+            return
+        error = ErrorInfo(reply.category or "REJECTED", reply.message, reply.status)
+        self._fail(outcome, inputs, error)
+
+    def _split(self, run: _Run, inputs: list[BatchInput], reason: str) -> None:
+        self._metrics.retries.labels(reason).inc()
+        half = len(inputs) // 2
+        run.work.extendleft([inputs[half:], inputs[:half]])
+
+    def _fail(self, outcome: BatchOutcome, inputs: list[BatchInput], error: ErrorInfo) -> None:
+        for item in inputs:
+            outcome.by_trace_id[item.trace_id] = InputOutcome(Status.FAILED, error=error)
+
+    def _wait(self, seconds: float) -> None:
+        deadline = self._clock.monotonic() + seconds
+        while True:
+            if self._aborted():
+                raise CallAbortedError("stopping")
+            left = deadline - self._clock.monotonic()
+            if left <= 0:
+                return
+            self._clock.sleep(min(left, _WAIT_SLICE_S))
+
+
+@dataclass(slots=True)
+class _Run:
+    work: deque[list[BatchInput]]
+    failures: int = 0
+    unmatched_rounds: int = 0
+
+
+def _splittable(reply: Classified) -> bool:
+    """A whole-request 400/413 may be caused by one input; a non-unique idProperty never is."""
+    if reply.status not in (400, 413):
+        return False
+    return "non-unique" not in reply.message

@@ -1,0 +1,60 @@
+"""Liveness and readiness state, shared by the loop, the caller and the HTTP endpoints.
+
+Owns the facts behind /livez and /readyz; thread-safe; does no I/O.
+- live: the main loop has beaten within `stall_after_s`.
+- ready: started, subscribed and assigned at least once, and nothing blocks sending
+  (credentials refused, daily limit reached, draining for shutdown).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from service.clock import Clock
+
+
+class Health:
+    """What /livez and /readyz report."""
+
+    def __init__(self, clock: Clock, stall_after_s: float = 60.0) -> None:
+        self._clock = clock
+        self._stall_after_s = stall_after_s
+        self._lock = threading.Lock()
+        self._blocks: dict[str, str] = {}
+        self._last_beat: float | None = None
+        self._started = False
+
+    def beat(self) -> None:
+        self._last_beat = self._clock.monotonic()
+
+    def started(self) -> None:
+        with self._lock:
+            self._started = True
+
+    def block(self, name: str, reason: str) -> None:
+        with self._lock:
+            self._blocks[name] = reason
+
+    def unblock(self, name: str) -> None:
+        with self._lock:
+            self._blocks.pop(name, None)
+
+    def is_blocked(self, name: str) -> bool:
+        with self._lock:
+            return name in self._blocks
+
+    def live(self) -> tuple[bool, str]:
+        beat = self._last_beat
+        if beat is None:
+            return True, "starting"
+        silent = self._clock.monotonic() - beat
+        if silent > self._stall_after_s:
+            return False, f"main loop silent for {silent:.0f}s"
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, list[str]]:
+        with self._lock:
+            reasons = [f"{name}: {reason}" for name, reason in sorted(self._blocks.items())]
+            if not self._started:
+                reasons.insert(0, "starting: not yet connected to Kafka")
+        return not reasons, reasons or ["ok"]

@@ -1,0 +1,162 @@
+"""Every Prometheus metric the service exports, in one place.
+
+Conventions: one prefix (`subscription_upserter_`), base units (seconds, bytes), `_total`
+for counters, and no ids, keys or offsets as label values (topic and partition are
+bounded and allowed). Owns metric definitions only; updating them is the callers' job.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from service import __version__
+
+PREFIX = "subscription_upserter"
+
+BATCH_INPUT_BUCKETS = (1, 2, 5, 10, 25, 50, 75, 90, 95, 99, 100)
+REQUEST_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30, 60)
+E2E_SECONDS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300, 900, 3600)
+
+
+def _name(suffix: str) -> str:
+    return f"{PREFIX}_{suffix}"
+
+
+class Metrics:
+    """The service's metrics, registered in one registry (the default one in production)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._events(registry)
+        self._hubspot(registry)
+        self._work(registry)
+        self._kafka(registry)
+        self.build_info = Info(_name("build"), "Version of the service.", registry=registry)
+        self.build_info.info({"version": __version__, "python": platform.python_version()})
+
+    def _events(self, registry: CollectorRegistry) -> None:
+        self.events_consumed = Counter(
+            _name("events_consumed"), "Input events read from Kafka.", registry=registry
+        )
+        self.results = Counter(
+            _name("results"), "Result records published, by status.", ["status"], registry=registry
+        )
+        self.dead_letters = Counter(
+            _name("dead_letters"),
+            "Dead-letter records published, by status and error category.",
+            ["status", "category"],
+            registry=registry,
+        )
+        self.coalesced_events = Counter(
+            _name("coalesced_events"),
+            "Events merged into another event's input because their id shared a window.",
+            registry=registry,
+        )
+        self.end_to_end_seconds = Histogram(
+            _name("end_to_end_latency_seconds"),
+            "From the input event's Kafka timestamp to its result being published.",
+            buckets=E2E_SECONDS_BUCKETS,
+            registry=registry,
+        )
+
+    def _hubspot(self, registry: CollectorRegistry) -> None:
+        self.batch_inputs = Histogram(
+            _name("batch_inputs"),
+            "Inputs per upsert request sent to HubSpot.",
+            buckets=BATCH_INPUT_BUCKETS,
+            registry=registry,
+        )
+        self.requests = Counter(
+            _name("hubspot_requests"),
+            "Upsert requests by HTTP status class (2xx, 4xx, 5xx, error) and outcome.",
+            ["status_class", "outcome"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            _name("hubspot_request_duration_seconds"),
+            "Time for one upsert request to HubSpot.",
+            buckets=REQUEST_SECONDS_BUCKETS,
+            registry=registry,
+        )
+        self.retries = Counter(
+            _name("hubspot_retries"), "Requests resent, by reason.", ["reason"], registry=registry
+        )
+        self.rate_limited = Counter(
+            _name("hubspot_rate_limited"), "429 replies, by policy.", ["policy"], registry=registry
+        )
+        self.auth_failures = Counter(
+            _name("hubspot_auth_failures"), "401 and 403 replies.", ["status"], registry=registry
+        )
+        self.ratelimit_remaining = Gauge(
+            _name("hubspot_ratelimit_remaining"),
+            "Requests left in HubSpot's burst window (X-HubSpot-RateLimit-Remaining).",
+            registry=registry,
+        )
+        self.ratelimit_max = Gauge(
+            _name("hubspot_ratelimit_max"),
+            "HubSpot's burst limit per window (X-HubSpot-RateLimit-Max).",
+            registry=registry,
+        )
+        self.daily_remaining = Gauge(
+            _name("hubspot_daily_remaining"),
+            "Requests left in the account's daily budget (X-HubSpot-RateLimit-Daily-Remaining).",
+            registry=registry,
+        )
+        self.daily_limit = Gauge(
+            _name("hubspot_daily_limit"),
+            "The account's daily budget (X-HubSpot-RateLimit-Daily).",
+            registry=registry,
+        )
+
+    def _work(self, registry: CollectorRegistry) -> None:
+        self.in_flight_batches = Gauge(
+            _name("in_flight_batches"), "Batches sent and not yet finished.", registry=registry
+        )
+        self.buffered_events = Gauge(
+            _name("buffered_events"),
+            "Events consumed whose outcome is not yet delivered.",
+            registry=registry,
+        )
+        self.buffered_bytes = Gauge(
+            _name("buffered_bytes"),
+            "Bytes of events consumed whose outcome is not yet delivered.",
+            registry=registry,
+        )
+        self.ready = Gauge(
+            _name("ready"), "1 when the service is ready to work (see /readyz).", registry=registry
+        )
+        self.delivery_errors = Counter(
+            _name("delivery_errors"),
+            "Result or dead-letter records the broker refused.",
+            registry=registry,
+        )
+
+    def _kafka(self, registry: CollectorRegistry) -> None:
+        self.paused_partitions = Gauge(
+            _name("paused_partitions"),
+            "Input partitions paused by backpressure.",
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            _name("consumer_lag"),
+            "Messages between the consumer's position and the partition's end.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.committed_offset = Gauge(
+            _name("committed_offset"),
+            "Last committed offset (next offset to read).",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.last_commit_timestamp = Gauge(
+            _name("last_commit_timestamp_seconds"),
+            "Unix time of the last successful commit.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.commits = Counter(
+            _name("commits"), "Offset commits, by outcome.", ["outcome"], registry=registry
+        )

@@ -1,0 +1,314 @@
+"""The processing loop: consume, validate, batch, upsert, publish outcomes, commit.
+
+Owns the ordering that makes the guarantees hold: an offset is committed only after its
+outcome records are acknowledged (through the OffsetTracker), revoked partitions finish
+their in-flight work and commit before they are handed over, lost partitions are never
+committed, and shutdown drains in-flight batches within a deadline. Talks to Kafka and
+HubSpot only through the ports.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from service.batching import Batcher, BatchLimits
+from service.clock import Clock
+from service.codec import ValidationLimits, decode_event
+from service.errors import DeliveryError, ServiceError
+from service.health import Health
+from service.metrics import Metrics
+from service.model import Batch, BatchOutcome, RawMessage, Rejection, Status
+from service.offsets import OffsetTracker, TopicPartition
+from service.ports import EventSource, RecordSink
+from service.records import OutboundRecord, Topics, records_for_input, records_for_rejection
+from service.workers import Finished, Workers
+
+log = logging.getLogger(__name__)
+
+_IDLE_POLL_S = 0.2
+_BUSY_POLL_S = 0.01
+_GAUGE_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    topics: Topics
+    validation: ValidationLimits
+    batching: BatchLimits
+    max_in_flight: int = 1
+    commit_interval_s: float = 1.0
+    drain_timeout_s: float = 30.0
+    rebalance_timeout_s: float = 60.0
+    poll_max_messages: int = 500
+    max_buffered_events: int = 20_000
+    max_buffered_bytes: int = 64 * 1024 * 1024
+
+
+class Pipeline:
+    """One consumer-group member's processing loop (runs on the calling thread)."""
+
+    def __init__(
+        self,
+        *,
+        source: EventSource,
+        sink: RecordSink,
+        execute: Callable[[Batch], BatchOutcome],
+        clock: Clock,
+        metrics: Metrics,
+        health: Health,
+        config: PipelineConfig,
+    ) -> None:
+        self._source, self._sink, self._clock = source, sink, clock
+        self._metrics, self._health, self._cfg = metrics, health, config
+        self._batcher = Batcher(config.batching)
+        self._tracker = OffsetTracker()
+        self._workers = Workers(config.max_in_flight, execute)
+        self._fatal: ServiceError | None = None
+        self._hard_stop = threading.Event()
+        self._next_commit = 0.0
+        self._next_gauges = 0.0
+        self._buffered_bytes = 0
+        self._assigned: set[TopicPartition] = set()
+        self._paused = False
+
+    @property
+    def hard_stopped(self) -> bool:
+        """True once the drain deadline passed; workers abandon their batches."""
+        return self._hard_stop.is_set()
+
+    def run(self, stop: threading.Event) -> int:
+        """Process until `stop` is set or a fatal error; returns the process exit code."""
+        self._source.subscribe(self)
+        try:
+            while not stop.is_set() and self._fatal is None:
+                self.step()
+            return self._finish()
+        finally:
+            self._workers.stop()
+            self._source.close()
+
+    def step(self) -> None:
+        """One turn of the loop: read, batch, dispatch, collect, deliver, commit."""
+        self._health.beat()
+        messages = self._source.poll(self._cfg.poll_max_messages, self._poll_timeout())
+        now = self._clock.monotonic()
+        if messages:
+            self._metrics.events_consumed.inc(len(messages))
+            for raw in messages:
+                self._accept(raw, now)
+        self._dispatch(force=False)
+        self._collect(self._workers.finished())
+        self._sink.poll(0)
+        self._apply_backpressure()
+        self._maybe_commit()
+        self._maybe_update_gauges()
+
+    # -- rebalance listener -------------------------------------------------------------
+
+    def on_assigned(self, partitions: list[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", partitions)
+        for tp in partitions:
+            self._tracker.assign(tp)
+        self._assigned.update(partitions)
+        if self._paused and partitions:
+            self._source.pause(partitions)
+        self._health.started()
+
+    def on_revoked(self, partitions: list[TopicPartition]) -> None:
+        log.info("partitions revoked: %s; finishing their work", partitions)
+        revoked = set(partitions)
+        self._batcher.drop_partitions(revoked)
+        self._settle(self._clock.monotonic() + self._cfg.rebalance_timeout_s)
+        self._commit({tp: p for tp, p in self._tracker.commit_positions().items() if tp in revoked})
+        self._forget(revoked)
+
+    def on_lost(self, partitions: list[TopicPartition]) -> None:
+        log.warning("partitions lost: %s; their work will not be committed", partitions)
+        lost = set(partitions)
+        self._batcher.drop_partitions(lost)
+        self._forget(lost)
+
+    # -- intake -------------------------------------------------------------------------
+
+    def _accept(self, raw: RawMessage, now: float) -> None:
+        self._tracker.consumed((raw.topic, raw.partition), raw.offset)
+        self._buffered_bytes += raw.size
+        decoded = decode_event(raw, self._cfg.validation)
+        if isinstance(decoded, Rejection):
+            self._publish_event(
+                raw, records_for_rejection(decoded, self._cfg.topics), Status.INVALID
+            )
+        else:
+            self._batcher.add(decoded, now)
+
+    def _dispatch(self, *, force: bool) -> None:
+        while self._workers.in_flight < self._cfg.max_in_flight:
+            batch = self._batcher.take(self._clock.monotonic(), force=force)
+            if batch is None:
+                return
+            self._workers.submit(batch)
+
+    # -- outcomes -----------------------------------------------------------------------
+
+    def _collect(self, finished: list[Finished]) -> None:
+        for item in finished:
+            self._batcher.release(item.batch)
+            if item.outcome is None:
+                self._on_worker_error(item)
+                continue
+            self._publish_batch(item.outcome)
+
+    def _on_worker_error(self, item: Finished) -> None:
+        if self._hard_stop.is_set():
+            return
+        log.error("batch %s failed unexpectedly", item.batch.seq, exc_info=item.error)
+        self._fatal = ServiceError(f"batch {item.batch.seq} failed unexpectedly: {item.error!r}")
+
+    def _publish_batch(self, outcome: BatchOutcome) -> None:
+        coalesced = 0
+        for item in outcome.batch.inputs:
+            result = outcome.by_trace_id[item.trace_id]
+            coalesced += len(item.events) - 1
+            for event, records in zip(
+                item.events, records_for_input(item, result, self._cfg.topics), strict=True
+            ):
+                category = result.error.category if result.error else None
+                self._publish_event(event.raw, records, result.status, category)
+        self._metrics.coalesced_events.inc(coalesced)
+
+    def _publish_event(
+        self, raw: RawMessage, records: list[OutboundRecord], status: Status
+    ) -> None:
+        tp = (raw.topic, raw.partition)
+        self._tracker.outcome_published(tp, raw.offset, len(records))
+        self._buffered_bytes -= raw.size
+        self._count_outcome(raw, records, status)
+        for record in records:
+            self._sink.publish(record, self._delivery_callback(tp, raw.offset))
+
+    def _count_outcome(
+        self, raw: RawMessage, records: list[OutboundRecord], status: Status
+    ) -> None:
+        self._metrics.results.labels(status.value).inc()
+        if len(records) > 1:
+            category = dict(records[1].headers or []).get("error.category", b"UNKNOWN").decode()
+            self._metrics.dead_letters.labels(status.value, category).inc()
+        if raw.timestamp_ms is not None:
+            age = self._clock.wall() - raw.timestamp_ms / 1000
+            self._metrics.end_to_end_seconds.observe(max(age, 0.0))
+
+    def _delivery_callback(self, tp: TopicPartition, offset: int) -> Callable[[str | None], None]:
+        def delivered(error: str | None) -> None:
+            if error is None:
+                self._tracker.delivered(tp, offset)
+                return
+            self._metrics.delivery_errors.inc()
+            log.error("broker refused an outcome record for %s@%d: %s", tp, offset, error)
+            self._fatal = DeliveryError(error, topic=tp[0], partition=tp[1], offset=offset)
+
+        return delivered
+
+    # -- commits, backpressure, gauges ---------------------------------------------------
+
+    def _maybe_commit(self) -> None:
+        now = self._clock.monotonic()
+        if now >= self._next_commit:
+            self._next_commit = now + self._cfg.commit_interval_s
+            self._commit(self._tracker.commit_positions())
+
+    def _commit(self, positions: dict[TopicPartition, int]) -> None:
+        if not positions:
+            return
+        try:
+            self._source.commit(positions)
+        except ServiceError as exc:
+            self._metrics.commits.labels("failed").inc()
+            log.warning("commit failed, will retry: %s", exc)
+            return
+        self._tracker.mark_committed(positions)
+        self._metrics.commits.labels("ok").inc()
+        wall = self._clock.wall()
+        for (topic, partition), position in positions.items():
+            self._metrics.committed_offset.labels(topic, str(partition)).set(position)
+            self._metrics.last_commit_timestamp.labels(topic, str(partition)).set(wall)
+
+    def _apply_backpressure(self) -> None:
+        unfinished = self._tracker.unfinished()
+        over = (
+            unfinished >= self._cfg.max_buffered_events
+            or self._buffered_bytes >= self._cfg.max_buffered_bytes
+        )
+        under = (
+            unfinished <= self._cfg.max_buffered_events // 2
+            and self._buffered_bytes <= self._cfg.max_buffered_bytes // 2
+        )
+        if over and not self._paused:
+            self._source.pause(sorted(self._assigned))
+            self._paused = True
+            log.info("buffer full (%d events); pausing consumption", unfinished)
+        elif under and self._paused:
+            self._source.resume(sorted(self._assigned))
+            self._paused = False
+            log.info("buffer has room again; resuming consumption")
+
+    def _maybe_update_gauges(self) -> None:
+        now = self._clock.monotonic()
+        if now < self._next_gauges:
+            return
+        self._next_gauges = now + _GAUGE_INTERVAL_S
+        self._metrics.in_flight_batches.set(self._workers.in_flight)
+        self._metrics.buffered_events.set(self._tracker.unfinished())
+        self._metrics.buffered_bytes.set(max(self._buffered_bytes, 0))
+        self._metrics.paused_partitions.set(len(self._assigned) if self._paused else 0)
+        for (topic, partition), lag in self._source.lag().items():
+            self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    # -- settling and shutdown -------------------------------------------------------------
+
+    def _poll_timeout(self) -> float:
+        if self._workers.in_flight or self._tracker.unfinished():
+            return _BUSY_POLL_S
+        deadline = self._batcher.next_deadline()
+        if deadline is None:
+            return _IDLE_POLL_S
+        return min(max(deadline - self._clock.monotonic(), 0.0), _IDLE_POLL_S)
+
+    def _settle(self, deadline: float) -> bool:
+        """Finish in-flight batches and deliver their records, until `deadline`."""
+        while self._clock.monotonic() < deadline and self._fatal is None:
+            self._collect(self._workers.finished(wait_s=0.05))
+            self._sink.poll(0)
+            if not self._workers.in_flight:
+                remaining = self._sink.flush(max(deadline - self._clock.monotonic(), 0.0))
+                return remaining == 0
+        return False
+
+    def _finish(self) -> int:
+        deadline = self._clock.monotonic() + self._cfg.drain_timeout_s
+        if self._fatal is None:
+            self._health.block("shutdown", "draining")
+            self._drain(deadline)
+        self._commit(self._tracker.commit_positions())
+        if self._fatal is not None:
+            log.error("stopping after a fatal error: %s", self._fatal)
+            return 1
+        return 0
+
+    def _drain(self, deadline: float) -> None:
+        while self._clock.monotonic() < deadline and self._fatal is None:
+            self._dispatch(force=True)
+            if not self._settle(deadline):
+                break
+            if not self._batcher.waiting_inputs:
+                log.info("drained: every in-flight batch finished")
+                return
+        self._hard_stop.set()
+        log.warning("drain timeout reached; unfinished events will be processed again")
+
+    def _forget(self, partitions: set[TopicPartition]) -> None:
+        for tp in partitions:
+            self._tracker.forget(tp)
+        self._assigned -= partitions

@@ -1,0 +1,64 @@
+"""The small interfaces the pipeline needs from the outside world; adapters implement them.
+
+The pipeline imports only these Protocols, never confluent-kafka or httpx, so the loop can
+be driven by in-memory fakes in unit tests and by the real adapters in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from service.model import RawMessage
+from service.offsets import TopicPartition
+from service.records import OutboundRecord
+from service.responses import HttpReply
+
+DeliveryCallback = Callable[[str | None], None]
+"""Called once per published record: None when the broker acknowledged it, else the error."""
+
+
+class RebalanceListener(Protocol):
+    def on_assigned(self, partitions: list[TopicPartition]) -> None: ...
+
+    def on_revoked(self, partitions: list[TopicPartition]) -> None: ...
+
+    def on_lost(self, partitions: list[TopicPartition]) -> None: ...
+
+
+class EventSource(Protocol):
+    """The input topic, read as a consumer group member."""
+
+    def subscribe(self, listener: RebalanceListener) -> None: ...
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]: ...
+
+    def commit(self, positions: dict[TopicPartition, int]) -> None: ...
+
+    def pause(self, partitions: list[TopicPartition]) -> None: ...
+
+    def resume(self, partitions: list[TopicPartition]) -> None: ...
+
+    def lag(self) -> dict[TopicPartition, int]: ...
+
+    def close(self) -> None: ...
+
+
+class RecordSink(Protocol):
+    """The output and dead-letter topics."""
+
+    def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None: ...
+
+    def poll(self, timeout_s: float) -> None: ...
+
+    def flush(self, timeout_s: float) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class UpsertTransport(Protocol):
+    """One HTTP POST of a batch upsert body; transport failures raise TransientHubSpotError."""
+
+    def post(self, body: bytes) -> HttpReply: ...
+
+    def close(self) -> None: ...

@@ -180,22 +180,19 @@ class Pipeline:
         self._metrics.coalesced_events.inc(coalesced)
 
     def _publish_event(
-        self, raw: RawMessage, records: list[OutboundRecord], status: Status
+        self, raw: RawMessage, records: list[OutboundRecord], status: Status, category: str | None
     ) -> None:
         tp = (raw.topic, raw.partition)
         self._tracker.outcome_published(tp, raw.offset, len(records))
         self._buffered_bytes -= raw.size
-        self._count_outcome(raw, records, status)
+        self._count_outcome(raw, status, category)
         for record in records:
             self._sink.publish(record, self._delivery_callback(tp, raw.offset))
 
-    def _count_outcome(
-        self, raw: RawMessage, records: list[OutboundRecord], status: Status
-    ) -> None:
+    def _count_outcome(self, raw: RawMessage, status: Status, category: str | None) -> None:
         self._metrics.results.labels(status.value).inc()
-        if len(records) > 1:
-            category = dict(records[1].headers or []).get("error.category", b"UNKNOWN").decode()
-            self._metrics.dead_letters.labels(status.value, category).inc()
+        if status is not Status.UPSERTED:
+            self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
         if raw.timestamp_ms is not None:
             age = self._clock.wall() - raw.timestamp_ms / 1000
             self._metrics.end_to_end_seconds.observe(max(age, 0.0))

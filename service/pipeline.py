@@ -138,9 +138,8 @@ class Pipeline:
         self._buffered_bytes += raw.size
         decoded = decode_event(raw, self._cfg.validation)
         if isinstance(decoded, Rejection):
-            self._publish_event(
-                raw, records_for_rejection(decoded, self._cfg.topics), Status.INVALID
-            )
+            records = records_for_rejection(decoded, self._cfg.topics)
+            self._publish_event(raw, records, Status.INVALID, decoded.category)
         else:
             self._batcher.add(decoded, now)
 

@@ -1,0 +1,120 @@
+"""A small typed httpx client for the control API (`/_emulator/...`).
+
+Owns the Python side of the control API for tests, benchmarks and the demo: one method per
+route, JSON decoded into the TypedDicts below. A 4xx from the control API raises
+`ControlError` with the emulator's message. It never calls the HubSpot routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict, cast
+
+import httpx
+
+
+class StoredRecord(TypedDict):
+    """`GET /_emulator/store` value: one record, keyed by its id value."""
+
+    hubspotId: str
+    idProperty: str
+    properties: dict[str, str]
+    createdAt: str
+    updatedAt: str
+
+
+class WriteEntry(TypedDict):
+    """`GET /_emulator/history` item: one applied input."""
+
+    traceId: str | None
+    properties: dict[str, str]
+    at: str
+    requestSeq: int
+
+
+class RequestEntry(TypedDict):
+    """`GET /_emulator/requests` item: one upsert request (status None: dropped)."""
+
+    seq: int
+    path: str
+    objectType: str
+    status: int | None
+    inputs: int
+    receivedAt: str
+    answeredAt: str
+    traceIds: list[str | None]
+    fault: str | None
+    applied: int
+
+
+class ControlError(RuntimeError):
+    """The control API refused a call (bad patch, unknown fault...)."""
+
+
+class ControlClient:
+    """Talks to one emulator's control API."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout)
+
+    def health(self) -> bool:
+        return bool(self._get("/_emulator/health").get("status") == "ok")
+
+    def store(self, object_type: str = "subscriptions") -> dict[str, StoredRecord]:
+        data = self._get("/_emulator/store", objectType=object_type)
+        return cast(dict[str, StoredRecord], data)
+
+    def history(self, object_type: str = "subscriptions") -> dict[str, list[WriteEntry]]:
+        data = self._get("/_emulator/history", objectType=object_type)
+        return cast(dict[str, list[WriteEntry]], data)
+
+    def requests(self) -> list[RequestEntry]:
+        return cast(list[RequestEntry], self._get("/_emulator/requests"))
+
+    def stats(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self._get("/_emulator/stats"))
+
+    def config(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self._get("/_emulator/config"))
+
+    def configure(self, **patch: Any) -> dict[str, Any]:
+        """Patch config fields by name, e.g. `configure(latency_ms=50, tokens=["t"])`."""
+        return cast(dict[str, Any], self._post("/_emulator/config", patch))
+
+    def fault_next(self, fault: str, count: int = 1, when: str = "before") -> list[Any]:
+        """The next `count` upserts get `fault` ("503", "timeout", "drop"...)."""
+        body = {"fault": fault, "count": count, "when": when}
+        return cast(list[Any], self._post("/_emulator/faults/next", body)["pending"])
+
+    def pending_faults(self) -> list[Any]:
+        return cast(list[Any], self._get("/_emulator/faults"))
+
+    def clear_faults(self) -> None:
+        self._check(self._http.delete("/_emulator/faults"))
+
+    def reset(self, *, config: bool = False) -> None:
+        """Forget data, counts and queued faults; `config=True` restores the start config."""
+        self._post("/_emulator/reset", {"config": config})
+
+    def reset_daily(self, reset_at: str | None = None) -> str:
+        """Start a new day; returns the next automatic reset time."""
+        body = {"resetAt": reset_at} if reset_at else {}
+        return str(self._post("/_emulator/daily/reset", body)["nextResetAt"])
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, **params: str) -> Any:
+        return self._check(self._http.get(path, params=params))
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._check(self._http.post(path, json=body))
+
+    @staticmethod
+    def _check(response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("error", response.text)
+            except ValueError:
+                message = response.text
+            raise ControlError(f"{response.request.url.path}: {message}")
+        return response.json()

@@ -1,0 +1,188 @@
+"""Request checks, in HubSpot's order and wording.
+
+Owns two levels of checking. Whole-request checks (`parse_batch`) raise `RequestRejected`:
+malformed JSON, missing `inputs`, more than `max_inputs`, an input without `id` or
+`properties`, the same `id` twice, an `idProperty` that is not a unique property. Per-input
+checks (`property_problems`) return `Problem`s: unknown or read-only properties, values that
+are not strings or are too long, and properties required to create a record. Whether those
+become a 207 or a 400 is decided by the caller. It must not touch the store.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from devstack.emulator.config import EmulatorConfig
+from devstack.emulator.errors import (
+    Problem,
+    RequestRejected,
+    correlation_id,
+    validation_error,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedInput:
+    """One well-formed input of a batch (its properties not yet checked)."""
+
+    id_value: str
+    id_property: str
+    trace_id: str | None
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The property rules of the served object type, precomputed from the config."""
+
+    writable: frozenset[str]
+    read_only: frozenset[str]
+    required_to_create: frozenset[str]
+    unique: frozenset[str]
+    max_value_length: int
+    max_inputs: int
+
+    @classmethod
+    def from_config(cls, cfg: EmulatorConfig) -> Schema:
+        return cls(
+            writable=cfg.schema_properties - cfg.read_only_properties,
+            read_only=cfg.read_only_properties,
+            required_to_create=cfg.required_to_create,
+            unique=cfg.unique_id_properties,
+            max_value_length=cfg.max_value_length,
+            max_inputs=cfg.max_inputs,
+        )
+
+
+def parse_batch(raw: bytes, schema: Schema, object_type_id: str) -> list[ParsedInput]:
+    """Parse and check a batch body as a whole; raises RequestRejected (400) on any problem."""
+    inputs = _inputs_of(_load(raw))
+    if len(inputs) > schema.max_inputs:
+        raise validation_error(
+            f"The maximum number of inputs supported in a batch request is "
+            f"{schema.max_inputs}. Please reduce the number of items and try again"
+        )
+    parsed = [_parse_input(i, item) for i, item in enumerate(inputs)]
+    _reject_duplicate_ids(parsed)
+    _reject_non_unique_id_properties(parsed, schema, object_type_id)
+    return parsed
+
+
+def all_traced(inputs: list[ParsedInput]) -> bool:
+    """Multi-status is on when every input carries an objectWriteTraceId."""
+    return bool(inputs) and all(inp.trace_id for inp in inputs)
+
+
+def property_problems(inp: ParsedInput, schema: Schema, *, exists: bool) -> list[Problem]:
+    """Everything wrong with one input's properties (empty when it can be applied)."""
+    problems = [
+        problem
+        for name, value in inp.properties.items()
+        if (problem := _check_property(name, value, schema)) is not None
+    ]
+    if not exists:
+        problems.extend(_missing_required(inp.properties, schema))
+    return problems
+
+
+def _load(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise validation_error(f"Invalid input JSON: {exc}") from None
+
+
+def _inputs_of(body: Any) -> list[Any]:
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        raise validation_error(
+            "Invalid input JSON: the body must be an object with an `inputs` array"
+        )
+    inputs: list[Any] = body["inputs"]
+    return inputs
+
+
+def _parse_input(index: int, item: Any) -> ParsedInput:
+    if not isinstance(item, dict):
+        raise validation_error(f"Invalid input JSON: inputs[{index}] must be an object")
+    id_value, props = item.get("id"), item.get("properties")
+    if not isinstance(id_value, str) or not id_value:
+        raise validation_error(f"Invalid input JSON: inputs[{index}].id is required (a string)")
+    if not isinstance(props, dict):
+        raise validation_error(
+            f"Invalid input JSON: inputs[{index}].properties is required (an object)"
+        )
+    id_property, trace_id = item.get("idProperty"), item.get("objectWriteTraceId")
+    if not isinstance(id_property, str) or not id_property:
+        raise validation_error(
+            f"inputs[{index}].idProperty is required: batch upsert identifies records by "
+            "the value of a unique property"
+        )
+    if trace_id is not None and not isinstance(trace_id, str):
+        raise validation_error(f"Invalid input JSON: inputs[{index}].objectWriteTraceId")
+    return ParsedInput(id_value, id_property, trace_id or None, props)
+
+
+def _reject_duplicate_ids(inputs: list[ParsedInput]) -> None:
+    counts = Counter(inp.id_value for inp in inputs)
+    duplicates = [value for value, n in counts.items() if n > 1]
+    if duplicates:
+        raise RequestRejected(400, _duplicates_body(duplicates))
+
+
+def _duplicates_body(duplicates: list[str]) -> dict[str, Any]:
+    # Built by hand to keep HubSpot's key order: status, message, context, category, id.
+    return {
+        "status": "error",
+        "message": f"Duplicate IDs found in batch input: [{', '.join(duplicates)}]. "
+        "IDs must be unique",
+        "context": {"ids": duplicates},
+        "category": "VALIDATION_ERROR",
+        "correlationId": correlation_id(),
+    }
+
+
+def _reject_non_unique_id_properties(
+    inputs: list[ParsedInput], schema: Schema, object_type_id: str
+) -> None:
+    for inp in inputs:
+        if inp.id_property not in schema.unique:
+            raise validation_error(
+                f"Unable to perform update/upsert by non-unique {object_type_id} "
+                f"property {inp.id_property}"
+            )
+
+
+def _check_property(name: str, value: Any, schema: Schema) -> Problem | None:
+    if name in schema.read_only:
+        return Problem(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only')
+    if name not in schema.writable:
+        return Problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+    if not isinstance(value, str):
+        return Problem(
+            name, "INVALID_STRING", f'Property "{name}" must be a string, got {_json(value)}'
+        )
+    if len(value) > schema.max_value_length:
+        return Problem(
+            name,
+            "INVALID_STRING_LENGTH",
+            f'Property "{name}" is {len(value)} characters long; the limit is '
+            f"{schema.max_value_length}",
+        )
+    return None
+
+
+def _missing_required(properties: Mapping[str, Any], schema: Schema) -> list[Problem]:
+    return [
+        Problem(name, "REQUIRED_PROPERTY", f'Property "{name}" is required to create a record')
+        for name in sorted(schema.required_to_create)
+        if not properties.get(name)
+    ]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()

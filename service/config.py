@@ -60,15 +60,23 @@ class Settings(BaseSettings):
     hubspot_retry_backoff_ms: int = Field(default=1_000, ge=1, le=600_000)
     hubspot_retry_max_backoff_ms: int = Field(default=30_000, ge=1, le=3_600_000)
 
+    hubspot_rate_limit_requests: int = Field(default=190, ge=1, le=100_000)
+    hubspot_rate_limit_interval_ms: int = Field(default=10_000, ge=100, le=86_400_000)
+    hubspot_ca_bundle: Path | None = None
+
     batch_max_size: int = Field(default=100, ge=1, le=100)
     batch_max_wait_ms: int = Field(default=1_000, ge=0, le=600_000)
     batch_max_bytes: int = Field(default=4_000_000, ge=10_000, le=100_000_000)
     event_max_properties: int = Field(default=1_000, ge=1, le=100_000)
     max_in_flight_batches: int = Field(default=1, ge=1, le=64)
 
+    max_buffered_events: int = Field(default=20_000, ge=100, le=10_000_000)
+    max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1_000_000, le=16 * 1024**3)
+
     delivery_guarantee: DeliveryGuarantee = DeliveryGuarantee.AT_LEAST_ONCE
     commit_interval_ms: int = Field(default=1_000, ge=10, le=60_000)
     drain_timeout_s: float = Field(default=30.0, gt=0, le=3_600)
+    http_host: NonEmpty = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65_535)
     log_level: LogLevel = LogLevel.INFO
 

@@ -60,6 +60,7 @@ class Pipeline:
         metrics: Metrics,
         health: Health,
         config: PipelineConfig,
+        hard_stop: threading.Event | None = None,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
@@ -67,7 +68,7 @@ class Pipeline:
         self._tracker = OffsetTracker()
         self._workers = Workers(config.max_in_flight, execute)
         self._fatal: ServiceError | None = None
-        self._hard_stop = threading.Event()
+        self._hard_stop = hard_stop or threading.Event()
         self._next_commit = 0.0
         self._next_gauges = 0.0
         self._buffered_bytes = 0
@@ -89,6 +90,7 @@ class Pipeline:
         finally:
             self._workers.stop()
             self._source.close()
+            self._sink.close()
 
     def step(self) -> None:
         """One turn of the loop: read, batch, dispatch, collect, deliver, commit."""

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from service.errors import CommitError
+from service.errors import CommitError, ConfigError
 from service.model import RawMessage
 from service.offsets import TopicPartition as PartitionKey
 from service.ports import DeliveryCallback, RebalanceListener
@@ -161,3 +161,16 @@ class KafkaSink:
 
     def close(self) -> None:
         self._producer.flush(10)
+
+
+def check_topics(config: dict[str, Any], topics: list[str], timeout_s: float = 15.0) -> None:
+    """Fail fast, with one clear line, when the broker is unreachable or a topic is missing."""
+    probe = Producer({key: value for key, value in config.items() if key != "stats_cb"})
+    try:
+        metadata = probe.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        servers = config.get("bootstrap.servers")
+        raise ConfigError(f"cannot reach Kafka at {servers}: {exc.args[0]}") from None
+    missing = [topic for topic in topics if topic not in metadata.topics]
+    if missing:
+        raise ConfigError(f"Kafka topics do not exist: {', '.join(missing)}")

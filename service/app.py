@@ -1,0 +1,156 @@
+"""Composition root: builds the settings' adapters and wires them into the pipeline.
+
+The only module that reads the environment (through service.config) and installs signal
+handlers. Everything else receives what it needs as arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from types import FrameType
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from service.adapters.hubspot import FileToken, HttpxUpsertTransport, StaticToken, TokenSource
+from service.adapters.kafka import (
+    KafkaSink,
+    KafkaSource,
+    check_topics,
+    consumer_config,
+    producer_config,
+)
+from service.batching import BatchLimits
+from service.caller import CallerPolicy, UpsertCaller
+from service.clock import SystemClock
+from service.codec import ValidationLimits
+from service.config import Settings
+from service.health import Health
+from service.logs import REDACT
+from service.metrics import Metrics
+from service.pipeline import Pipeline, PipelineConfig
+from service.ratelimit import RateLimiter
+from service.records import Topics
+from service.retry import Backoff
+from service.server import HttpEndpoints
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Running:
+    """What `run` started, for tests that drive the service in-process."""
+
+    pipeline: Pipeline
+    endpoints: HttpEndpoints
+    health: Health
+    metrics: Metrics
+
+
+def token_source(settings: Settings) -> TokenSource:
+    if settings.hubspot_access_token_file is not None:
+        return FileToken(settings.hubspot_access_token_file)
+    if settings.hubspot_access_token is not None:
+        REDACT.add(settings.hubspot_access_token.get_secret_value())
+        return StaticToken(settings.hubspot_access_token.get_secret_value())
+    raise NotImplementedError("OAuth refresh-token settings are not supported yet")
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    return PipelineConfig(
+        topics=Topics(output=settings.kafka_output_topic, dlq=settings.kafka_dlq_topic),
+        validation=ValidationLimits(
+            default_id_property=settings.hubspot_id_property,
+            max_properties=settings.event_max_properties,
+        ),
+        batching=BatchLimits(
+            max_size=settings.batch_max_size,
+            max_wait_s=settings.batch_max_wait_ms / 1000,
+            max_bytes=settings.batch_max_bytes,
+        ),
+        max_in_flight=settings.max_in_flight_batches,
+        commit_interval_s=settings.commit_interval_ms / 1000,
+        drain_timeout_s=settings.drain_timeout_s,
+        max_buffered_events=settings.max_buffered_events,
+        max_buffered_bytes=settings.max_buffered_bytes,
+    )
+
+
+def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running:
+    """Create the adapters, the caller and the pipeline, and start the HTTP endpoints."""
+    clock = SystemClock()
+    metrics = Metrics(registry)
+    health = Health(clock)
+    common = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "client.id": f"subscription-upserter-{socket.gethostname()}",
+    }
+    check_topics(
+        common,
+        [settings.kafka_input_topic, settings.kafka_output_topic, settings.kafka_dlq_topic],
+    )
+    transport = HttpxUpsertTransport(
+        settings.hubspot_base_url,
+        settings.upsert_path,
+        token_source(settings),
+        timeout_s=settings.hubspot_timeout_s,
+        max_connections=settings.max_in_flight_batches,
+        verify=str(settings.hubspot_ca_bundle) if settings.hubspot_ca_bundle else True,
+    )
+    limiter = RateLimiter(
+        settings.hubspot_rate_limit_requests, settings.hubspot_rate_limit_interval_ms / 1000, clock
+    )
+    hard_stop = threading.Event()
+    caller = UpsertCaller(
+        transport,
+        limiter=limiter,
+        clock=clock,
+        metrics=metrics,
+        health=health,
+        policy=CallerPolicy(
+            max_body_bytes=settings.batch_max_bytes,
+            backoff=Backoff(
+                base_s=settings.hubspot_retry_backoff_ms / 1000,
+                cap_s=settings.hubspot_retry_max_backoff_ms / 1000,
+            ),
+        ),
+        aborted=hard_stop.is_set,
+    )
+    pipeline = Pipeline(
+        source=KafkaSource(
+            consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
+        ),
+        sink=KafkaSink(producer_config(common)),
+        execute=caller.execute,
+        clock=clock,
+        metrics=metrics,
+        health=health,
+        config=pipeline_config(settings),
+        hard_stop=hard_stop,
+    )
+    endpoints = HttpEndpoints(settings.http_host, settings.http_port, health, registry)
+    return Running(pipeline, endpoints, health, metrics)
+
+
+def run(settings: Settings) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit code."""
+    running = build(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        log.info("received %s; draining", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info(
+        "starting",
+        extra={"input_topic": settings.kafka_input_topic, "http_port": running.endpoints.port},
+    )
+    try:
+        return running.pipeline.run(stop)
+    finally:
+        running.endpoints.close()

@@ -1,0 +1,148 @@
+"""In-memory stand-ins for the ports, for fast unit tests of the caller and the loop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from service.caller import CallerPolicy, UpsertCaller
+from service.clock import FakeClock
+from service.health import Health
+from service.metrics import Metrics
+from service.model import RawMessage
+from service.offsets import TopicPartition
+from service.ports import DeliveryCallback, RebalanceListener
+from service.ratelimit import RateLimiter
+from service.records import OutboundRecord
+from service.responses import HttpReply
+from service.retry import Backoff
+
+Responder = Callable[[dict[str, object]], HttpReply]
+
+
+def reply(status: int, body: object, **headers: str) -> HttpReply:
+    return HttpReply(
+        status, {k.replace("_", "-").lower(): v for k, v in headers.items()}, orjson.dumps(body)
+    )
+
+
+def ok_for(request: dict[str, object]) -> HttpReply:
+    inputs = request["inputs"]
+    assert isinstance(inputs, list)
+    results = [
+        {
+            "id": f"h-{item['id']}",
+            "new": True,
+            "createdAt": "c",
+            "updatedAt": "u",
+            "archived": False,
+            "properties": {item["idProperty"]: item["id"]},
+        }
+        for item in inputs
+    ]
+    return reply(
+        200, {"status": "COMPLETE", "results": results, "startedAt": "s", "completedAt": "e"}
+    )
+
+
+class FakeTransport:
+    """Answers each post with the next scripted responder (the last one repeats)."""
+
+    def __init__(self, *responders: Responder | Exception) -> None:
+        self._responders = list(responders) or [ok_for]
+        self.requests: list[dict[str, object]] = []
+
+    def post(self, body: bytes) -> HttpReply:
+        request = orjson.loads(body)
+        self.requests.append(request)
+        step = self._responders.pop(0) if len(self._responders) > 1 else self._responders[0]
+        if isinstance(step, Exception):
+            raise step
+        return step(request)
+
+    def close(self) -> None:
+        return
+
+
+def make_caller(
+    transport: FakeTransport, clock: FakeClock | None = None, limiter: RateLimiter | None = None
+) -> tuple[UpsertCaller, Metrics, Health]:
+    clock = clock or FakeClock()
+    metrics = Metrics(CollectorRegistry())
+    health = Health(clock)
+    caller = UpsertCaller(
+        transport,
+        limiter=limiter or RateLimiter(190, 10.0, clock),
+        clock=clock,
+        metrics=metrics,
+        health=health,
+        policy=CallerPolicy(
+            backoff=Backoff(base_s=1.0, cap_s=8.0, rand=lambda: 1.0), auth_retry_s=5.0
+        ),
+        aborted=lambda: False,
+    )
+    return caller, metrics, health
+
+
+class FakeSource:
+    """A single-partition input topic with a committed position, in memory."""
+
+    def __init__(self, messages: list[RawMessage]) -> None:
+        self.messages = messages
+        self.position = 0
+        self.committed: dict[TopicPartition, int] = {}
+        self.paused: list[TopicPartition] = []
+        self.listener: RebalanceListener | None = None
+
+    def subscribe(self, listener: RebalanceListener) -> None:
+        self.listener = listener
+        listener.on_assigned([("subscription-events", 0)])
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
+        if self.paused:
+            return []
+        chunk = self.messages[self.position : self.position + max_messages]
+        self.position += len(chunk)
+        return chunk
+
+    def commit(self, positions: dict[TopicPartition, int]) -> None:
+        self.committed.update(positions)
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused = partitions
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused = []
+
+    def lag(self) -> dict[TopicPartition, int]:
+        return {}
+
+    def close(self) -> None:
+        return
+
+
+class FakeSink:
+    """Collects published records; acknowledges them on `poll` unless told to fail."""
+
+    def __init__(self, fail_with: str | None = None) -> None:
+        self.records: list[OutboundRecord] = []
+        self._pending: list[DeliveryCallback] = []
+        self._fail_with = fail_with
+
+    def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
+        self.records.append(record)
+        self._pending.append(on_delivery)
+
+    def poll(self, timeout_s: float) -> None:
+        pending, self._pending = self._pending, []
+        for callback in pending:
+            callback(self._fail_with)
+
+    def flush(self, timeout_s: float) -> int:
+        self.poll(0)
+        return 0
+
+    def close(self) -> None:
+        return

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from service.clock import FakeClock
+from service.errors import TransientHubSpotError
+from service.model import Batch, BatchInput, Status
+from service.ratelimit import RateLimiter
+from service.responses import HttpReply
+from tests.unit.factories import event
+from tests.unit.fakes import FakeTransport, make_caller, ok_for, reply
+
+
+def _batch(count: int) -> Batch:
+    inputs = [
+        BatchInput(
+            f"id-{n}",
+            "external_subscription_id",
+            f"trace-{n}",
+            {"hs_name": f"n{n}"},
+            [event(f"id-{n}", n)],
+        )
+        for n in range(count)
+    ]
+    return Batch(1, inputs, 0.0)
+
+
+def test_transient_failures_are_retried_with_the_same_trace_ids_and_never_fail_events() -> None:
+    transport = FakeTransport(
+        lambda _: reply(503, {"message": "busy"}),
+        TransientHubSpotError("request timed out"),
+        lambda _: reply(502, {}),
+        ok_for,
+    )
+    clock = FakeClock()
+    caller, metrics, _ = make_caller(transport, clock)
+    outcome = caller.execute(_batch(3))
+    assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
+    assert len(transport.requests) == 4
+    assert all(r == transport.requests[0] for r in transport.requests)
+    assert sum(clock.slept) >= 1 + 2 + 4  # capped exponential backoff (jitter pinned to 1)
+
+
+def test_locked_waits_at_least_two_seconds() -> None:
+    clock = FakeClock()
+    transport = FakeTransport(lambda _: reply(423, {"message": "locked"}), ok_for)
+    caller, _, _ = make_caller(transport, clock)
+    caller.execute(_batch(1))
+    assert sum(clock.slept) >= 2.0
+
+
+def test_ten_secondly_429_waits_out_retry_after_and_resends_the_same_batch() -> None:
+    clock = FakeClock()
+    limited = reply(
+        429,
+        {"status": "error", "policyName": "TEN_SECONDLY_ROLLING", "errorType": "RATE_LIMIT"},
+        Retry_After="3",
+    )
+    transport = FakeTransport(lambda _: limited, ok_for)
+    caller, metrics, _ = make_caller(transport, clock)
+    start = clock.monotonic()
+    outcome = caller.execute(_batch(2))
+    assert clock.monotonic() - start >= 3.0
+    assert transport.requests[0] == transport.requests[1]
+    assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
+    assert metrics.rate_limited.labels("TEN_SECONDLY_ROLLING")._value.get() == 1
+
+
+def test_one_poison_input_is_isolated_and_the_other_99_are_upserted() -> None:
+    def reject_poison(request: dict[str, object]) -> HttpReply:
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        if any(item["id"] == "id-42" for item in inputs):
+            return reply(
+                400,
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "bad input somewhere",
+                },
+            )
+        return ok_for(request)
+
+    transport = FakeTransport(reject_poison)
+    caller, _, _ = make_caller(transport)
+    outcome = caller.execute(_batch(100))
+    failed = [t for t, o in outcome.by_trace_id.items() if o.status is Status.FAILED]
+    upserted = [t for t, o in outcome.by_trace_id.items() if o.status is Status.UPSERTED]
+    assert failed == ["trace-42"]
+    assert len(upserted) == 99
+    assert len(transport.requests) <= 1 + 2 * 7  # logarithmic in the batch size
+
+
+def test_non_unique_id_property_fails_the_batch_without_splitting() -> None:
+    rejected = reply(
+        400,
+        {
+            "category": "VALIDATION_ERROR",
+            "message": "Unable to perform update/upsert by non-unique 0-69 property x",
+        },
+    )
+    transport = FakeTransport(lambda _: rejected)
+    caller, _, _ = make_caller(transport)
+    outcome = caller.execute(_batch(10))
+    assert len(transport.requests) == 1
+    assert {o.status for o in outcome.by_trace_id.values()} == {Status.FAILED}
+
+
+def test_refused_credentials_hold_and_report_not_ready_without_failing_events() -> None:
+    readiness: list[bool] = []
+    caller_holder: list[object] = []
+
+    def refuse(_: dict[str, object]) -> HttpReply:
+        return reply(401, {"category": "INVALID_AUTHENTICATION", "message": "bad token"})
+
+    def accept_and_record(request: dict[str, object]) -> HttpReply:
+        readiness.append(health.ready()[0] is False and health.is_blocked("credentials"))
+        return ok_for(request)
+
+    transport = FakeTransport(refuse, refuse, accept_and_record)
+    caller, metrics, health = make_caller(transport)
+    health.started()
+    caller_holder.append(caller)
+    outcome = caller.execute(_batch(2))
+    assert readiness == [True]
+    assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
+    assert health.ready()[0] is True
+    assert metrics.auth_failures.labels("401")._value.get() == 2
+
+
+def test_daily_limit_blocks_readiness_until_a_probe_succeeds() -> None:
+    daily = reply(429, {"policyName": "DAILY", "message": "daily limit"})
+    transport = FakeTransport(lambda _: daily, ok_for)
+    caller, _, health = make_caller(transport)
+    health.started()
+    outcome = caller.execute(_batch(1))
+    assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
+    assert health.ready()[0] is True
+
+
+def test_body_over_the_byte_cap_is_split_before_it_is_sent() -> None:
+    transport = FakeTransport(ok_for)
+    clock = FakeClock()
+    caller, _, _ = make_caller(transport, clock)
+    caller._policy = type(caller._policy)(max_body_bytes=2_000)
+    outcome = caller.execute(_batch(40))
+    assert len(outcome.by_trace_id) == 40
+    assert len(transport.requests) > 1
+    assert all(len(r["inputs"]) < 40 for r in transport.requests)  # type: ignore[arg-type]
+
+
+def test_limiter_spaces_requests_to_the_budget() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, 10.0, clock)
+    assert limiter.reserve() == 0
+    assert limiter.reserve() == 0
+    assert limiter.reserve() == 10.0
+    clock.advance(10.0)
+    assert limiter.reserve() == 0.0

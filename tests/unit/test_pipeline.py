@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from service.batching import BatchLimits
+from service.clock import FakeClock
+from service.health import Health
+from service.metrics import Metrics
+from service.model import RawMessage
+from service.pipeline import Pipeline, PipelineConfig
+from service.records import Topics
+from tests.unit.factories import LIMITS, raw
+from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, make_caller
+
+TOPICS = Topics(output="out", dlq="dlq")
+
+
+def _pipeline(
+    source: FakeSource, sink: FakeSink, transport: FakeTransport, clock: FakeClock
+) -> Pipeline:
+    caller, _, _ = make_caller(transport, clock)
+    return Pipeline(
+        source=source,
+        sink=sink,
+        execute=caller.execute,
+        clock=clock,
+        metrics=Metrics(CollectorRegistry()),
+        health=Health(clock),
+        config=PipelineConfig(
+            topics=TOPICS, validation=LIMITS, batching=BatchLimits(max_size=100, max_wait_s=0.5)
+        ),
+    )
+
+
+def _run_until_settled(pipeline: Pipeline, source: FakeSource, clock: FakeClock) -> None:
+    source.subscribe(pipeline)
+    for _ in range(200):
+        pipeline.step()
+        clock.advance(0.1)
+    pipeline._finish()
+
+
+def _results(sink: FakeSink, topic: str = "out") -> list[dict[str, object]]:
+    return [orjson.loads(r.value or b"") for r in sink.records if r.topic == topic]
+
+
+def test_every_event_gets_one_result_and_the_whole_topic_is_committed() -> None:
+    messages = [raw({"id": f"s-{n % 30}", "properties": {"n": n}}, offset=n) for n in range(250)]
+    messages.append(raw(b"not json", offset=250))
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    transport = FakeTransport()
+    pipeline = _pipeline(source, sink, transport, clock)
+    _run_until_settled(pipeline, source, clock)
+    results = _results(sink)
+    assert sorted(r["source"]["offset"] for r in results) == list(range(251))  # type: ignore[index]
+    assert source.committed == {("subscription-events", 0): 251}
+    assert sum(1 for r in results if r["status"] == "invalid") == 1
+    assert len([r for r in sink.records if r.topic == "dlq"]) == 1
+    for request in transport.requests:
+        ids = [item["id"] for item in request["inputs"]]  # type: ignore[attr-defined]
+        assert len(ids) == len(set(ids))
+
+
+def test_nothing_is_committed_past_an_undelivered_result() -> None:
+    messages = [raw({"id": "a", "properties": {}}, offset=0)]
+    source, sink, clock = FakeSource(messages), FakeSink(fail_with="broker down"), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(), clock)
+    source.subscribe(pipeline)
+    for _ in range(20):
+        pipeline.step()
+        clock.advance(0.1)
+    assert pipeline._finish() == 1
+    assert source.committed.get(("subscription-events", 0), 0) == 0
+
+
+def test_backpressure_pauses_consumption_when_the_buffer_is_full() -> None:
+    messages: list[RawMessage] = [
+        raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(300)
+    ]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    gate = threading.Event()
+
+    def blocked(request: dict[str, object]) -> object:
+        gate.wait(5)
+        from tests.unit.fakes import ok_for
+
+        return ok_for(request)
+
+    transport = FakeTransport(blocked)  # type: ignore[arg-type]
+    caller, _, _ = make_caller(transport, clock)
+    pipeline = Pipeline(
+        source=source,
+        sink=sink,
+        execute=caller.execute,
+        clock=clock,
+        metrics=Metrics(CollectorRegistry()),
+        health=Health(clock),
+        config=PipelineConfig(
+            topics=TOPICS,
+            validation=LIMITS,
+            batching=BatchLimits(),
+            max_buffered_events=100,
+            poll_max_messages=50,
+        ),
+    )
+    source.subscribe(pipeline)
+    for _ in range(5):
+        pipeline.step()
+    assert source.paused
+    assert source.position <= 150
+    gate.set()
+    deadline = time.monotonic() + 10
+    while len(_results(sink)) < 300 and time.monotonic() < deadline:
+        pipeline.step()
+        clock.advance(0.1)
+        time.sleep(0.001)
+    pipeline._finish()
+    assert len(_results(sink)) == 300
+    assert not source.paused

@@ -31,7 +31,7 @@ def test_transient_failures_are_retried_with_the_same_trace_ids_and_never_fail_e
         ok_for,
     )
     clock = FakeClock()
-    caller, metrics, _ = make_caller(transport, clock)
+    caller, _metrics, _ = make_caller(transport, clock)
     outcome = caller.execute(_batch(3))
     assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
     assert len(transport.requests) == 4

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import random
 
-from service.model import BatchInput, Status
 from service.mapping import map_success
+from service.model import BatchInput, Status
 from tests.unit.factories import event
 
 

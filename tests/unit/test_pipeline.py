@@ -38,9 +38,12 @@ def _pipeline(
 
 def _run_until_settled(pipeline: Pipeline, source: FakeSource, clock: FakeClock) -> None:
     source.subscribe(pipeline)
-    for _ in range(200):
+    deadline = time.monotonic() + 10
+    while pipeline._tracker.unfinished() or source.position < len(source.messages):
+        assert time.monotonic() < deadline, "the loop did not settle"
         pipeline.step()
         clock.advance(0.1)
+        time.sleep(0.001)
     pipeline._finish()
 
 

@@ -1,0 +1,226 @@
+"""Helpers for integration tests: run the service as a real process, produce and read topics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from devstack.kafka.broker import create_topics
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "integration-token-5f1c2a"
+ID_PROPERTY = "external_subscription_id"
+
+
+@dataclass(frozen=True)
+class Topics:
+    input: str
+    output: str
+    dlq: str
+    group: str
+
+
+def new_topics(bootstrap: str, partitions: int = 3) -> Topics:
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(f"events-{suffix}", f"results-{suffix}", f"dlq-{suffix}", f"group-{suffix}")
+    create_topics(bootstrap, {topics.input: partitions, topics.output: 3, topics.dlq: 1})
+    return topics
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def service_env(bootstrap: str, topics: Topics, hubspot_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "HUBSPOT_"))}
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        KAFKA_INPUT_TOPIC=topics.input,
+        KAFKA_OUTPUT_TOPIC=topics.output,
+        KAFKA_DLQ_TOPIC=topics.dlq,
+        KAFKA_GROUP_ID=topics.group,
+        HUBSPOT_BASE_URL=hubspot_url,
+        HUBSPOT_ACCESS_TOKEN=TOKEN,
+        HUBSPOT_ID_PROPERTY=ID_PROPERTY,
+        HUBSPOT_RETRY_BACKOFF_MS="100",
+        HUBSPOT_RETRY_MAX_BACKOFF_MS="1000",
+        BATCH_MAX_WAIT_MS="200",
+        COMMIT_INTERVAL_MS="200",
+        HTTP_HOST="127.0.0.1",
+        HTTP_PORT=str(free_port()),
+        LOG_LEVEL="INFO",
+    )
+    env.update(extra)
+    return env
+
+
+class ServiceProcess:
+    """`python -m service run` as a child process, with its stderr kept in a file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.env = env
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", "run"],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=self._log,
+        )
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['HTTP_PORT']}/metrics"
+
+    def metric(self, name: str) -> float:
+        """Sum of every sample of `name` (all label sets); 0 when absent or unreachable."""
+        try:
+            text = httpx.get(self.metrics_url, timeout=2).text
+        except httpx.HTTPError:
+            return 0.0
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def stop(self, timeout_s: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=timeout_s)
+        self._log.close()
+        return code
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self._log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_service(env: dict[str, str], log_path: Path) -> Iterator[ServiceProcess]:
+    service = ServiceProcess(env, log_path)
+    try:
+        yield service
+    finally:
+        if service.process.poll() is None:
+            service.kill()
+
+
+def produce(bootstrap: str, topic: str, events: list[tuple[bytes | None, bytes | None]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for key, value in events:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def event_bytes(event_id: str, **properties: object) -> tuple[bytes, bytes]:
+    return event_id.encode(), orjson.dumps({"id": event_id, "properties": properties})
+
+
+@dataclass(frozen=True)
+class Consumed:
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    partition: int
+    offset: int
+
+    def json(self) -> dict[str, object]:
+        document = orjson.loads(self.value or b"null")
+        assert isinstance(document, dict)
+        return document
+
+
+def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed") -> list[Consumed]:
+    """Every record currently in `topic` (up to each partition's high watermark)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "isolation.level": isolation,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        ends = {}
+        for partition in metadata.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        records: list[Consumed] = []
+        done: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            partition, offset = message.partition() or 0, message.offset() or 0
+            records.append(
+                Consumed(
+                    message.key(),
+                    message.value(),  # type: ignore[arg-type]
+                    dict(message.headers() or []),
+                    partition,
+                    offset,
+                )
+            )
+            if offset >= ends[partition] - 1:
+                done.add(partition)
+        return records
+    finally:
+        consumer.close()
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 10)
+        return {tp.partition: tp.offset for tp in offsets}
+    finally:
+        consumer.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def results_by_source(bootstrap: str, topic: str) -> dict[tuple[int, int], list[dict[str, object]]]:
+    grouped: dict[tuple[int, int], list[dict[str, object]]] = {}
+    for record in read_all(bootstrap, topic):
+        document = record.json()
+        source = document["source"]
+        assert isinstance(source, dict)
+        grouped.setdefault((source["partition"], source["offset"]), []).append(document)
+    return grouped
+
+
+def input_offsets(bootstrap: str, topic: str) -> set[tuple[int, int]]:
+    return {(r.partition, r.offset) for r in read_all(bootstrap, topic)}

@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+# subscription-upserter image.
+#   builder: builds wheels for the runtime dependencies (from pyproject.toml only, so the
+#            dependency layers are cached until pyproject.toml changes) and installs them
+#            into a virtualenv at /opt/venv.
+#   runtime: the same pinned slim base, the venv and the `service/` package; no compilers,
+#            no pip caches, no dev tools (devstack/, tests/, bench/, helm/ never enter the
+#            build context, see .dockerignore). Runs as the fixed non-root UID/GID 10001 and
+#            writes nothing outside /tmp, so it runs with a read-only root filesystem.
+
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+# Dependencies first: this layer only changes with pyproject.toml.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > requirements.txt \
+ && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
+ && python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels -r requirements.txt \
+ && /opt/venv/bin/pip uninstall --yes pip setuptools \
+ && /opt/venv/bin/python -m compileall -q /opt/venv
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="subscription-upserter" \
+      org.opencontainers.image.description="Upserts subscription events from Kafka into HubSpot in batches"
+ENV PATH=/opt/venv/bin:$PATH \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    TMPDIR=/tmp
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin app \
+ && pip uninstall --yes pip setuptools wheel \
+ && rm -rf /root/.cache
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# Code last: root-owned and read-only to the service user.
+COPY service/ /app/service/
+RUN python -m compileall -q /app/service
+USER 10001:10001
+# Import smoke test, as the service user: fails the build if a dependency is missing.
+RUN python -c "import service.app" \
+ && python -m service --help
+EXPOSE 8080
+# Exec form: python is PID 1 and receives SIGTERM directly (graceful drain).
+ENTRYPOINT ["python", "-m", "service"]
+CMD ["run"]

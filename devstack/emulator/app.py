@@ -1,8 +1,9 @@
 """The aiohttp application: HubSpot's batch upsert routes, and the order things happen in.
 
-Owns the request flow of `POST .../batch/upsert`: gate (auth, limits, headers) -> path
-check -> read body -> pick fault -> latency (asyncio.sleep; the loop never blocks) ->
-fault "before" or process -> fault "after" -> answer and log. Also how a fault is carried
+Owns the request flow of `POST .../batch/upsert`: read body -> gate (auth, limits, headers)
+-> path check -> pick fault -> latency (asyncio.sleep; the loop never blocks) -> fault
+"before" or process -> fault "after" -> answer and log. Refusals (401/403/429/404) get no
+latency and consume no queued fault. Also how a fault is carried
 out (error reply, hold then 504, or closing the connection). The control API lives in
 `control`; the HubSpot semantics in `upsert`.
 """
@@ -62,12 +63,12 @@ async def handle_upsert(request: web.Request) -> web.StreamResponse:
         received_at=iso_millis(state.clock.now()),
         object_type=request.match_info["objectType"],
     )
+    ex.raw = await request.read()
     admission = admit(state, request.headers.get("Authorization"), ex.object_type)
     ex.headers = admission.headers
     refusal = admission.reply or _path_error(state, request)
     if refusal is not None:
         return _reply_error(ex, refusal)
-    ex.raw = await request.read()
     ex.fault = state.faults.next(state.config.fault_rates, state.config.fault_when)
     await _latency(state)
     if ex.fault is not None and ex.fault.when == "before":

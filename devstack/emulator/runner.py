@@ -9,12 +9,14 @@ stops only what this handle started. HTTP serving itself lives in `server`.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import TracebackType
 
 from devstack.emulator.client import ControlClient
@@ -86,7 +88,7 @@ def start_in_subprocess(
 ) -> RunningEmulator:
     """Run `python -m devstack.emulator --port 0 ARGS`; returns once it prints its URL."""
     command = [python, "-m", "devstack.emulator", "--host", "127.0.0.1", "--port", "0", *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=_env_with_package_root())
     line = _first_line(process, timeout)
     match = LISTENING.match(line.strip())
     if match is None:
@@ -126,6 +128,14 @@ class _ServerThread(threading.Thread):
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._stop_requested.set)
         self.join(timeout=15)
+
+
+def _env_with_package_root() -> dict[str, str]:
+    """The current environment, with this checkout importable whatever the working dir."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def _first_line(process: subprocess.Popen[bytes], timeout: float) -> str:

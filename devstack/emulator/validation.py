@@ -80,10 +80,12 @@ def all_traced(inputs: list[ParsedInput]) -> bool:
 
 def property_problems(inp: ParsedInput, schema: Schema, *, exists: bool) -> list[Problem]:
     """Everything wrong with one input's properties (empty when it can be applied)."""
+    writable, limit = schema.writable, schema.max_value_length
     problems = [
         problem
         for name, value in inp.properties.items()
-        if (problem := _check_property(name, value, schema)) is not None
+        if not (name in writable and isinstance(value, str) and len(value) <= limit)
+        and (problem := _check_property(name, value, schema)) is not None
     ]
     if not exists:
         problems.extend(_missing_required(inp.properties, schema))

@@ -9,6 +9,7 @@ may still send in the current window, so replicas slow down together.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -46,45 +47,78 @@ def _int(value: str | None) -> int | None:
 
 
 class RateLimiter:
-    """Hands out send times so no rolling window holds more than the budget."""
+    """Hands out send times so no rolling window holds more than this process's share.
 
-    def __init__(self, max_requests: int, interval_s: float, clock: Clock) -> None:
-        self._max = max_requests
+    The share is HubSpot's `-Max` minus an estimate of what other clients of the same app
+    (other replicas sharing the token) sent in the window: the server's count
+    (`Max - Remaining`) minus this process's own sends. The estimate rises at once and
+    decays slowly, and while others are active a small margin is kept free so that
+    replicas racing for the last slots do not overrun the window.
+    """
+
+    def __init__(
+        self,
+        max_requests: int,
+        interval_s: float,
+        clock: Clock,
+        *,
+        guard_s: float = 0.05,
+        shared_margin: int = 4,
+    ) -> None:
+        self._server_max = max_requests
         self._interval = interval_s
         self._clock = clock
+        self._guard_s = guard_s
+        self._shared_margin = shared_margin
+        self._foreign = 0.0
         self._slots: deque[float] = deque()
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
     @property
     def budget(self) -> tuple[int, float]:
-        return self._max, self._interval
+        """This process's current share of requests, and the window length in seconds."""
+        return self._capacity(), self._interval
 
     def reserve(self) -> float:
         """Reserve the next slot; returns seconds to wait before sending (0 when free now)."""
         with self._lock:
             now = self._clock.monotonic()
-            self._forget_before(now - self._interval)
+            window = self._interval + self._guard_s
+            self._forget_before(now - window)
             start = max(now, self._blocked_until)
-            if len(self._slots) >= self._max:
-                start = max(start, self._slots[-self._max] + self._interval)
+            capacity = self._capacity()
+            if len(self._slots) >= capacity:
+                start = max(start, self._slots[-capacity] + window)
             self._slots.append(start)
             return start - now
 
     def observe(self, headers: RateLimitHeaders, sent_at: float) -> None:
-        """Adopt the server's budget; when the app has little left, hold off new slots."""
+        """Adopt the server's budget and estimate other clients' share of it."""
         with self._lock:
             if headers.max_requests and headers.max_requests > 0:
-                self._max = headers.max_requests
+                self._server_max = headers.max_requests
             if headers.interval_s and headers.interval_s > 0:
                 self._interval = headers.interval_s
-            if headers.remaining is not None and headers.remaining <= 0:
+            if headers.remaining is None:
+                return
+            own = sum(1 for slot in self._slots if sent_at - self._interval <= slot <= sent_at)
+            foreign = max(0, self._server_max - headers.remaining - own)
+            self._foreign = (
+                foreign if foreign > self._foreign else 0.9 * self._foreign + 0.1 * foreign
+            )
+            if headers.remaining <= 0:
                 self._block(sent_at + self._interval)
 
     def back_off(self, seconds: float) -> None:
         """A 429 said the window is full: send nothing for `seconds`."""
         with self._lock:
             self._block(self._clock.monotonic() + seconds)
+
+    def _capacity(self) -> int:
+        foreign = math.ceil(self._foreign - 0.5)
+        margin = self._shared_margin if foreign > 0 else 0
+        return max(1, self._server_max - foreign - margin)
 
     def _block(self, until: float) -> None:
         self._blocked_until = max(self._blocked_until, until)

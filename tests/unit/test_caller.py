@@ -3,7 +3,6 @@ from __future__ import annotations
 from service.clock import FakeClock
 from service.errors import TransientHubSpotError
 from service.model import Batch, BatchInput, Status
-from service.ratelimit import RateLimiter
 from service.responses import HttpReply
 from tests.unit.factories import event
 from tests.unit.fakes import FakeTransport, make_caller, ok_for, reply
@@ -145,13 +144,3 @@ def test_body_over_the_byte_cap_is_split_before_it_is_sent() -> None:
     assert len(outcome.by_trace_id) == 40
     assert len(transport.requests) > 1
     assert all(len(r["inputs"]) < 40 for r in transport.requests)  # type: ignore[arg-type]
-
-
-def test_limiter_spaces_requests_to_the_budget() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(2, 10.0, clock)
-    assert limiter.reserve() == 0
-    assert limiter.reserve() == 0
-    assert limiter.reserve() == 10.0
-    clock.advance(10.0)
-    assert limiter.reserve() == 0.0

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from service.clock import FakeClock
+from service.ratelimit import RateLimiter, RateLimitHeaders, read_headers
+
+
+def _headers(
+    max_requests: int | None = 190, remaining: int | None = None, interval_s: float | None = 10.0
+) -> RateLimitHeaders:
+    return RateLimitHeaders(max_requests, remaining, interval_s, None, None)
+
+
+def test_no_rolling_window_holds_more_than_the_budget() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(3, 10.0, clock, guard_s=0.0)
+    sends = []
+    for _ in range(10):
+        wait = limiter.reserve()
+        clock.advance(wait)
+        sends.append(clock.monotonic())
+        clock.advance(0.1)
+    for start in sends:
+        assert sum(1 for t in sends if start <= t < start + 10.0) <= 3
+    assert sends[3] - sends[0] >= 10.0
+
+
+def test_budget_adapts_to_hubspots_headers_at_run_time() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    limiter.observe(_headers(max_requests=100, interval_s=5.0), clock.monotonic())
+    assert limiter.budget == (100, 5.0)
+
+
+def test_other_replicas_usage_shrinks_this_replicas_share() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
+    for _ in range(10):
+        limiter.reserve()
+    # The app has used 130 requests in the window; 10 of them were ours.
+    limiter.observe(_headers(remaining=60), clock.monotonic())
+    share, _ = limiter.budget
+    assert share == 190 - 120 - 4
+    # When the others go quiet the share grows back, gradually.
+    clock.advance(10.1)
+    shares = []
+    for _ in range(30):
+        limiter.reserve()
+        limiter.observe(_headers(remaining=189), clock.monotonic())
+        shares.append(limiter.budget[0])
+    assert shares == sorted(shares)
+    assert shares[-1] > share
+
+
+def test_no_remaining_budget_blocks_until_the_window_has_passed() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    limiter.observe(_headers(remaining=0), clock.monotonic())
+    assert limiter.reserve() == pytest.approx(10.0)
+
+
+def test_a_429_backs_off_every_later_request() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    limiter.back_off(3.0)
+    assert limiter.reserve() == pytest.approx(3.0)
+    assert limiter.reserve() == pytest.approx(3.0)
+
+
+def test_headers_are_read_case_insensitively_and_bad_values_ignored() -> None:
+    parsed = read_headers(
+        {
+            "x-hubspot-ratelimit-max": "190",
+            "x-hubspot-ratelimit-remaining": "x",
+            "x-hubspot-ratelimit-interval-milliseconds": "10000",
+            "x-hubspot-ratelimit-daily-remaining": "5",
+        }
+    )
+    assert parsed.max_requests == 190 and parsed.remaining is None
+    assert parsed.interval_s == 10.0 and parsed.daily_remaining == 5

@@ -12,10 +12,17 @@ import socket
 import threading
 from dataclasses import dataclass
 from types import FrameType
+from zoneinfo import ZoneInfo
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from service.adapters.hubspot import FileToken, HttpxUpsertTransport, StaticToken, TokenSource
+from service.adapters.hubspot import (
+    FileToken,
+    HttpxUpsertTransport,
+    OAuthToken,
+    StaticToken,
+    TokenSource,
+)
 from service.adapters.kafka import (
     KafkaSink,
     KafkaSource,
@@ -25,7 +32,7 @@ from service.adapters.kafka import (
 )
 from service.batching import BatchLimits
 from service.caller import CallerPolicy, UpsertCaller
-from service.clock import SystemClock
+from service.clock import Clock, SystemClock
 from service.codec import ValidationLimits
 from service.config import Settings
 from service.health import Health
@@ -50,13 +57,30 @@ class Running:
     metrics: Metrics
 
 
-def token_source(settings: Settings) -> TokenSource:
-    if settings.hubspot_access_token_file is not None:
-        return FileToken(settings.hubspot_access_token_file)
+def token_source(settings: Settings, clock: Clock) -> TokenSource:
+    """The static token, the mounted token file, or OAuth refresh (in that order)."""
+    for secret in (
+        settings.hubspot_access_token,
+        settings.hubspot_client_secret,
+        settings.hubspot_refresh_token,
+    ):
+        if secret is not None:
+            REDACT.add(secret.get_secret_value())
     if settings.hubspot_access_token is not None:
-        REDACT.add(settings.hubspot_access_token.get_secret_value())
         return StaticToken(settings.hubspot_access_token.get_secret_value())
-    raise NotImplementedError("OAuth refresh-token settings are not supported yet")
+    if settings.hubspot_access_token_file is not None:
+        return FileToken(settings.hubspot_access_token_file, on_secret=REDACT.add)
+    assert settings.hubspot_client_secret and settings.hubspot_refresh_token
+    return OAuthToken(
+        settings.hubspot_oauth_token_url or f"{settings.hubspot_base_url}/oauth/v3/token",
+        client_id=settings.hubspot_client_id or "",
+        client_secret=settings.hubspot_client_secret.get_secret_value(),
+        refresh_token=settings.hubspot_refresh_token.get_secret_value(),
+        clock=clock,
+        refresh_margin_s=settings.hubspot_oauth_refresh_margin_s,
+        on_secret=REDACT.add,
+        verify=str(settings.hubspot_ca_bundle) if settings.hubspot_ca_bundle else True,
+    )
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -95,7 +119,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
     transport = HttpxUpsertTransport(
         settings.hubspot_base_url,
         settings.upsert_path,
-        token_source(settings),
+        token_source(settings, clock),
         timeout_s=settings.hubspot_timeout_s,
         max_connections=settings.max_in_flight_batches,
         verify=str(settings.hubspot_ca_bundle) if settings.hubspot_ca_bundle else True,
@@ -112,6 +136,9 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         health=health,
         policy=CallerPolicy(
             max_body_bytes=settings.batch_max_bytes,
+            auth_retry_s=settings.hubspot_auth_retry_s,
+            daily_probe_s=settings.hubspot_daily_probe_interval_s,
+            daily_reset_zone=ZoneInfo(settings.hubspot_daily_reset_timezone),
             backoff=Backoff(
                 base_s=settings.hubspot_retry_backoff_ms / 1000,
                 cap_s=settings.hubspot_retry_max_backoff_ms / 1000,

@@ -13,24 +13,23 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from service.clock import Clock
-from service.errors import TransientHubSpotError
-from service.health import Health
+from service.errors import AuthError, TransientHubSpotError
+from service.health import AUTH_BLOCK, DAILY_BLOCK, Health
 from service.mapping import map_success
 from service.metrics import Metrics
 from service.model import Batch, BatchInput, BatchOutcome, ErrorInfo, InputOutcome, Status
 from service.ports import UpsertTransport
-from service.ratelimit import RateLimiter, read_headers
+from service.ratelimit import RateLimiter, read_headers, seconds_until_midnight
 from service.responses import Classified, ReplyKind, classify
 from service.retry import Backoff
 
 log = logging.getLogger(__name__)
 
-AUTH_BLOCK = "credentials"
-DAILY_BLOCK = "daily_limit"
 _WAIT_SLICE_S = 0.25
 
 
@@ -44,6 +43,7 @@ class CallerPolicy:
     backoff: Backoff = field(default_factory=Backoff)
     auth_retry_s: float = 15.0
     daily_probe_s: float = 300.0
+    daily_reset_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     max_unmatched_rounds: int = 10
 
 
@@ -106,6 +106,9 @@ class UpsertCaller:
         except TransientHubSpotError as exc:
             self._metrics.requests.labels("error", ReplyKind.TRANSIENT.value).inc()
             return Classified(ReplyKind.TRANSIENT, 0, None, str(exc), None, None)
+        except AuthError as exc:
+            self._metrics.requests.labels("error", ReplyKind.AUTH.value).inc()
+            return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
         self._observe_headers(reply.headers, started)
@@ -117,6 +120,8 @@ class UpsertCaller:
     def _observe_headers(self, headers: Mapping[str, str], sent_at: float) -> None:
         limits = read_headers(headers)
         self._limiter.observe(limits, sent_at)
+        if limits.daily_remaining is not None and limits.daily_remaining <= 0:
+            self._block_daily("the daily budget has no requests left")
         gauges = (
             (self._metrics.ratelimit_max, limits.max_requests),
             (self._metrics.ratelimit_remaining, limits.remaining),
@@ -161,10 +166,16 @@ class UpsertCaller:
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
     ) -> None:
         self._metrics.rate_limited.labels("DAILY").inc()
-        self._health.block(DAILY_BLOCK, "HubSpot's daily request limit is reached")
-        log.warning("daily limit reached; probing again in %.0fs", self._policy.daily_probe_s)
-        self._limiter.back_off(reply.retry_after_s or self._policy.daily_probe_s)
+        self._block_daily("HubSpot answered 429 DAILY")
         run.work.appendleft(inputs)
+
+    def _block_daily(self, why: str) -> None:
+        """Stop sending until the daily reset, or until a probe after `daily_probe_s` succeeds."""
+        until_reset = seconds_until_midnight(self._clock.wall(), self._policy.daily_reset_zone)
+        wait = min(until_reset, self._policy.daily_probe_s)
+        self._health.block(DAILY_BLOCK, f"{why}; next attempt in {wait:.0f}s")
+        log.warning("daily limit reached (%s); next attempt in %.0fs", why, wait)
+        self._limiter.back_off(wait)
 
     def _on_transient(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome

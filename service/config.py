@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     hubspot_access_token: SecretStr | None = None
     hubspot_access_token_file: Path | None = None
     hubspot_client_id: str | None = None
+    hubspot_oauth_token_url: str | None = None
     hubspot_client_secret: SecretStr | None = None
     hubspot_refresh_token: SecretStr | None = None
     hubspot_object_type: NonEmpty = "subscriptions"
@@ -63,12 +65,16 @@ class Settings(BaseSettings):
     hubspot_rate_limit_requests: int = Field(default=190, ge=1, le=100_000)
     hubspot_rate_limit_interval_ms: int = Field(default=10_000, ge=100, le=86_400_000)
     hubspot_ca_bundle: Path | None = None
+    hubspot_daily_reset_timezone: NonEmpty = "UTC"
+    hubspot_daily_probe_interval_s: float = Field(default=300.0, ge=1, le=86_400)
+    hubspot_auth_retry_s: float = Field(default=15.0, ge=0.1, le=3_600)
+    hubspot_oauth_refresh_margin_s: float = Field(default=300.0, ge=1, le=1_700)
 
     batch_max_size: int = Field(default=100, ge=1, le=100)
     batch_max_wait_ms: int = Field(default=1_000, ge=0, le=600_000)
     batch_max_bytes: int = Field(default=4_000_000, ge=10_000, le=100_000_000)
     event_max_properties: int = Field(default=1_000, ge=1, le=100_000)
-    max_in_flight_batches: int = Field(default=1, ge=1, le=64)
+    max_in_flight_batches: int = Field(default=4, ge=1, le=64)
 
     max_buffered_events: int = Field(default=20_000, ge=100, le=10_000_000)
     max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1_000_000, le=16 * 1024**3)
@@ -86,6 +92,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("hubspot_daily_reset_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a known IANA time zone (e.g. UTC, America/New_York)") from None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

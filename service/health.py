@@ -12,6 +12,10 @@ import threading
 
 from service.clock import Clock
 
+AUTH_BLOCK = "credentials"
+DAILY_BLOCK = "daily_limit"
+SENDING_BLOCKS = (AUTH_BLOCK, DAILY_BLOCK)
+
 
 class Health:
     """What /livez and /readyz report."""
@@ -42,6 +46,11 @@ class Health:
     def is_blocked(self, name: str) -> bool:
         with self._lock:
             return name in self._blocks
+
+    def sending_blocked(self) -> bool:
+        """True while HubSpot refuses the credentials or the daily limit is reached."""
+        with self._lock:
+            return any(name in self._blocks for name in SENDING_BLOCKS)
 
     def live(self) -> tuple[bool, str]:
         beat = self._last_beat

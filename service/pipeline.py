@@ -235,18 +235,20 @@ class Pipeline:
 
     def _apply_backpressure(self) -> None:
         unfinished = self._tracker.unfinished()
-        over = (
+        blocked = self._health.sending_blocked()
+        over = blocked or (
             unfinished >= self._cfg.max_buffered_events
             or self._buffered_bytes >= self._cfg.max_buffered_bytes
         )
-        under = (
+        under = not blocked and (
             unfinished <= self._cfg.max_buffered_events // 2
             and self._buffered_bytes <= self._cfg.max_buffered_bytes // 2
         )
         if over and not self._paused:
             self._source.pause(sorted(self._assigned))
             self._paused = True
-            log.info("buffer full (%d events); pausing consumption", unfinished)
+            why = "sending is blocked" if blocked else f"buffer full ({unfinished} events)"
+            log.info("%s; pausing consumption (staying in the group)", why)
         elif under and self._paused:
             self._source.resume(sorted(self._assigned))
             self._paused = False

@@ -14,6 +14,8 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from service.clock import Clock
 
@@ -37,6 +39,13 @@ def read_headers(headers: Mapping[str, str]) -> RateLimitHeaders:
         daily=_int(headers.get("x-hubspot-ratelimit-daily")),
         daily_remaining=_int(headers.get("x-hubspot-ratelimit-daily-remaining")),
     )
+
+
+def seconds_until_midnight(wall_epoch_s: float, zone: ZoneInfo) -> float:
+    """Seconds from `wall_epoch_s` to the next midnight in `zone` (HubSpot's daily reset)."""
+    moment = datetime.fromtimestamp(wall_epoch_s, tz=zone)
+    midnight = datetime.combine(moment.date() + timedelta(days=1), time(0), tzinfo=zone)
+    return max(midnight.timestamp() - wall_epoch_s, 0.0)
 
 
 def _int(value: str | None) -> int | None:

@@ -7,13 +7,15 @@ the token into a message, log line or exception.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from service import __version__
-from service.errors import TransientHubSpotError
+from service.clock import Clock
+from service.errors import AuthError, TransientHubSpotError
 from service.responses import HttpReply
 
 TokenSource = Callable[[], str]
@@ -79,8 +81,9 @@ class StaticToken:
 class FileToken:
     """A token read from a mounted file, re-read whenever the file changes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_secret: Callable[[str], None] = lambda _: None) -> None:
         self._path = path
+        self._on_secret = on_secret
         self._stamp: tuple[float, int] | None = None
         self._token = ""
 
@@ -92,8 +95,86 @@ class FileToken:
         stamp = (stat.st_mtime, stat.st_size)
         if stamp != self._stamp:
             self._token = self._path.read_text(encoding="utf-8").strip()
+            self._on_secret(self._token)
             self._stamp = stamp
         return self._token
 
     def __repr__(self) -> str:
         return f"FileToken({self._path})"
+
+
+class OAuthToken:
+    """An OAuth 2.0 access token, refreshed with the refresh token ahead of its expiry.
+
+    Refresh failures raise AuthError (credentials refused: 400/401/403) or
+    TransientHubSpotError (network, 429, 5xx); neither message carries a secret.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        clock: Clock,
+        refresh_margin_s: float = 300.0,
+        on_secret: Callable[[str], None] = lambda _: None,
+        timeout_s: float = 30.0,
+        verify: bool | str = True,
+    ) -> None:
+        self._url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._refresh_token = refresh_token
+        self._clock = clock
+        self._margin = refresh_margin_s
+        self._on_secret = on_secret
+        self._http = httpx.Client(timeout=timeout_s, verify=verify)
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._token is None or self._clock.monotonic() >= self._expires_at - self._margin:
+                self._refresh()
+            assert self._token is not None
+            return self._token
+
+    def __repr__(self) -> str:
+        return f"OAuthToken(client_id={self._client_id!r}, ***)"
+
+    def _refresh(self) -> None:
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+        }
+        try:
+            response = self._http.post(self._url, data=form)
+        except httpx.HTTPError as exc:
+            raise TransientHubSpotError(f"OAuth refresh failed ({type(exc).__name__})") from exc
+        if response.status_code in (400, 401, 403):
+            raise AuthError(
+                f"OAuth refresh refused (HTTP {response.status_code})", status=response.status_code
+            )
+        if response.status_code != 200:
+            raise TransientHubSpotError(
+                f"OAuth refresh failed (HTTP {response.status_code})", status=response.status_code
+            )
+        self._adopt(response.json())
+
+    def _adopt(self, document: object) -> None:
+        if not isinstance(document, dict) or not isinstance(document.get("access_token"), str):
+            raise TransientHubSpotError("OAuth refresh answered without an access_token")
+        self._token = document["access_token"]
+        self._on_secret(self._token)
+        rotated = document.get("refresh_token")
+        if isinstance(rotated, str) and rotated:
+            self._refresh_token = rotated
+            self._on_secret(rotated)
+        expires_in = document.get("expires_in")
+        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 1_800.0
+        self._expires_at = self._clock.monotonic() + lifetime

@@ -1,0 +1,159 @@
+{{/*
+Chart name, truncated to 63 characters (DNS label limit).
+*/}}
+{{- define "subscription-upserter.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name: release-chart unless the release name already holds the chart
+name; truncated to 63 characters.
+*/}}
+{{- define "subscription-upserter.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, as used by the helm.sh/chart label.
+*/}}
+{{- define "subscription-upserter.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "subscription-upserter.labels" -}}
+helm.sh/chart: {{ include "subscription-upserter.chart" . }}
+{{ include "subscription-upserter.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: subscription-upserter
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels (immutable on a Deployment: never add to these).
+*/}}
+{{- define "subscription-upserter.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "subscription-upserter.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Name of the ServiceAccount to use.
+*/}}
+{{- define "subscription-upserter.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "subscription-upserter.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Secret holding the credentials: the existing one, or the chart-made one.
+*/}}
+{{- define "subscription-upserter.secretName" -}}
+{{- if .Values.secrets.existingSecret }}
+{{- .Values.secrets.existingSecret }}
+{{- else }}
+{{- include "subscription-upserter.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+True ("true") when the chart makes the credentials Secret.
+*/}}
+{{- define "subscription-upserter.createSecret" -}}
+{{- if and (not .Values.secrets.existingSecret) .Values.secrets.create }}true{{- end }}
+{{- end }}
+
+{{/*
+Image reference: repository:tag, or repository@digest when a digest is given.
+*/}}
+{{- define "subscription-upserter.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment of the ConfigMap: contract variable name -> value (strings). Empty optional
+values are left out so the service's own defaults and "unset" semantics apply.
+*/}}
+{{- define "subscription-upserter.configEnv" -}}
+{{- $c := .Values.config }}
+{{- $env := dict
+  "KAFKA_BOOTSTRAP_SERVERS" $c.kafkaBootstrapServers
+  "KAFKA_INPUT_TOPIC" $c.kafkaInputTopic
+  "KAFKA_OUTPUT_TOPIC" $c.kafkaOutputTopic
+  "KAFKA_DLQ_TOPIC" $c.kafkaDlqTopic
+  "KAFKA_GROUP_ID" $c.kafkaGroupId
+  "KAFKA_SECURITY_PROTOCOL" $c.kafkaSecurityProtocol
+  "KAFKA_SASL_MECHANISM" $c.kafkaSaslMechanism
+  "KAFKA_SASL_USERNAME" $c.kafkaSaslUsername
+  "KAFKA_SSL_CA_LOCATION" $c.kafkaSslCaLocation
+  "HUBSPOT_BASE_URL" $c.hubspotBaseUrl
+  "HUBSPOT_ACCESS_TOKEN_FILE" $c.hubspotAccessTokenFile
+  "HUBSPOT_CLIENT_ID" $c.hubspotClientId
+  "HUBSPOT_OAUTH_TOKEN_URL" $c.hubspotOauthTokenUrl
+  "HUBSPOT_OAUTH_REFRESH_MARGIN_S" $c.hubspotOauthRefreshMarginS
+  "HUBSPOT_AUTH_RETRY_S" $c.hubspotAuthRetryS
+  "HUBSPOT_DAILY_RESET_TIMEZONE" $c.hubspotDailyResetTimezone
+  "HUBSPOT_DAILY_PROBE_INTERVAL_S" $c.hubspotDailyProbeIntervalS
+  "HUBSPOT_OBJECT_TYPE" $c.hubspotObjectType
+  "HUBSPOT_ID_PROPERTY" $c.hubspotIdProperty
+  "HUBSPOT_API_VERSION" $c.hubspotApiVersion
+  "HUBSPOT_TIMEOUT_S" $c.hubspotTimeoutS
+  "HUBSPOT_RETRY_BACKOFF_MS" $c.hubspotRetryBackoffMs
+  "HUBSPOT_RETRY_MAX_BACKOFF_MS" $c.hubspotRetryMaxBackoffMs
+  "HUBSPOT_RATE_LIMIT_REQUESTS" $c.hubspotRateLimitRequests
+  "HUBSPOT_RATE_LIMIT_INTERVAL_MS" $c.hubspotRateLimitIntervalMs
+  "HUBSPOT_CA_BUNDLE" $c.hubspotCaBundle
+  "BATCH_MAX_SIZE" $c.batchMaxSize
+  "BATCH_MAX_WAIT_MS" $c.batchMaxWaitMs
+  "BATCH_MAX_BYTES" $c.batchMaxBytes
+  "EVENT_MAX_PROPERTIES" $c.eventMaxProperties
+  "MAX_IN_FLIGHT_BATCHES" $c.maxInFlightBatches
+  "MAX_BUFFERED_EVENTS" $c.maxBufferedEvents
+  "MAX_BUFFERED_BYTES" $c.maxBufferedBytes
+  "DELIVERY_GUARANTEE" $c.deliveryGuarantee
+  "COMMIT_INTERVAL_MS" $c.commitIntervalMs
+  "DRAIN_TIMEOUT_S" $c.drainTimeoutS
+  "HTTP_HOST" $c.httpHost
+  "HTTP_PORT" $c.httpPort
+  "LOG_LEVEL" $c.logLevel
+}}
+{{- if and .Values.hubspotTokenFile.enabled (not $c.hubspotAccessTokenFile) }}
+{{- $_ := set $env "HUBSPOT_ACCESS_TOKEN_FILE" (printf "%s/%s" (.Values.hubspotTokenFile.mountPath | trimSuffix "/") .Values.hubspotTokenFile.key) }}
+{{- end }}
+{{- range $name := keys $env | sortAlpha }}
+{{- $value := get $env $name }}
+{{- if kindIs "float64" $value }}
+{{- /* YAML numbers arrive as float64: print whole numbers without an exponent */}}
+{{- if eq $value (floor $value) }}
+{{ $name }}: {{ int64 $value | toString | quote }}
+{{- else }}
+{{ $name }}: {{ $value | toString | quote }}
+{{- end }}
+{{- else if or (kindIs "int64" $value) (kindIs "int" $value) }}
+{{ $name }}: {{ $value | toString | quote }}
+{{- else if $value }}
+{{ $name }}: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,552 @@
+"""The Helm chart, rendered with `helm template` and checked object by object.
+
+Needs helm (found or installed by `helm_tool`; a skip without it, a failure under CI=true).
+Built-in kinds are validated against the Kubernetes 1.33 schemas (kubernetes-validate,
+offline, strict); the custom resources (ServiceMonitor, PrometheusRule, ScaledObject) are
+checked by the assertions here.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from service.config import SECRET_FIELDS, Settings
+
+pytestmark = pytest.mark.timeout(1800)  # the first run may build helm from source
+
+KUBERNETES_VERSION = "1.33.0"
+RELEASE = "upserter"
+NAMESPACE = "streaming"
+FULLNAME = "upserter-subscription-upserter"
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
+
+FAKE_TOKEN = "pat-na1-FAKE-TOKEN-0f5e7c1a-must-not-leak"
+FAKE_CLIENT_SECRET = "FAKE-CLIENT-SECRET-9b2d-must-not-leak"
+FAKE_REFRESH_TOKEN = "FAKE-REFRESH-TOKEN-4c8e-must-not-leak"
+FAKE_KAFKA_PASSWORD = "FAKE-KAFKA-PASSWORD-77aa-must-not-leak"
+FAKE_SECRETS = (FAKE_TOKEN, FAKE_CLIENT_SECRET, FAKE_REFRESH_TOKEN, FAKE_KAFKA_PASSWORD)
+
+Manifest = dict[str, Any]
+
+REQUIRED: dict[str, Any] = {
+    "config": {"kafkaBootstrapServers": "kafka-0.kafka:9092", "hubspotIdProperty": "sub_id"},
+    "secrets": {"hubspotAccessToken": FAKE_TOKEN},
+}
+
+EVERYTHING_ENABLED: dict[str, Any] = {
+    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+    "prometheusRule": {"enabled": True},
+    "grafanaDashboard": {"enabled": True},
+    "podDisruptionBudget": {"enabled": True},
+    "keda": {"enabled": True, "authenticationRef": "kafka-sasl"},
+    "networkPolicy": {"enabled": True},
+    "hubspotTokenFile": {"enabled": True, "secretName": "hubspot-token"},
+    "serviceAccount": {"create": True, "annotations": {"example.com/role": "upserter"}},
+    "extraEnv": [{"name": "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", "value": "https"}],
+    "extraVolumes": [{"name": "kafka-ca", "configMap": {"name": "kafka-ca"}}],
+    "extraVolumeMounts": [{"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True}],
+    "secrets": {
+        "hubspotAccessToken": FAKE_TOKEN,
+        "hubspotClientSecret": FAKE_CLIENT_SECRET,
+        "hubspotRefreshToken": FAKE_REFRESH_TOKEN,
+        "kafkaSaslPassword": FAKE_KAFKA_PASSWORD,
+    },
+}
+
+# Every contract setting with a non-default value, and the env var value it must become.
+ALL_SETTINGS: dict[str, tuple[str, Any, str]] = {
+    "kafka_bootstrap_servers": ("kafkaBootstrapServers", "b-1:9096,b-2:9096", "b-1:9096,b-2:9096"),
+    "kafka_input_topic": ("kafkaInputTopic", "in-topic", "in-topic"),
+    "kafka_output_topic": ("kafkaOutputTopic", "out-topic", "out-topic"),
+    "kafka_dlq_topic": ("kafkaDlqTopic", "dlq-topic", "dlq-topic"),
+    "kafka_group_id": ("kafkaGroupId", "grp-1", "grp-1"),
+    "hubspot_base_url": (
+        "hubspotBaseUrl",
+        "https://hubspot.example.test",
+        "https://hubspot.example.test",
+    ),
+    "hubspot_access_token_file": ("hubspotAccessTokenFile", "/var/run/t/token", "/var/run/t/token"),
+    "hubspot_client_id": ("hubspotClientId", "client-123", "client-123"),
+    "hubspot_oauth_token_url": (
+        "hubspotOauthTokenUrl",
+        "https://auth.example.test/oauth/v1/token",
+        "https://auth.example.test/oauth/v1/token",
+    ),
+    "hubspot_oauth_refresh_margin_s": ("hubspotOauthRefreshMarginS", 120, "120"),
+    "hubspot_auth_retry_s": ("hubspotAuthRetryS", 2.5, "2.5"),
+    "hubspot_daily_reset_timezone": (
+        "hubspotDailyResetTimezone",
+        "America/New_York",
+        "America/New_York",
+    ),
+    "hubspot_daily_probe_interval_s": ("hubspotDailyProbeIntervalS", 60, "60"),
+    "hubspot_object_type": ("hubspotObjectType", "p_subs", "p_subs"),
+    "hubspot_id_property": ("hubspotIdProperty", "sub_id", "sub_id"),
+    "hubspot_api_version": ("hubspotApiVersion", "2025-09", "2025-09"),
+    "hubspot_timeout_s": ("hubspotTimeoutS", 12.5, "12.5"),
+    "hubspot_retry_backoff_ms": ("hubspotRetryBackoffMs", 250, "250"),
+    "hubspot_retry_max_backoff_ms": ("hubspotRetryMaxBackoffMs", 60000, "60000"),
+    "hubspot_rate_limit_requests": ("hubspotRateLimitRequests", 95, "95"),
+    "hubspot_rate_limit_interval_ms": ("hubspotRateLimitIntervalMs", 5000, "5000"),
+    "hubspot_ca_bundle": ("hubspotCaBundle", "/etc/ssl/custom/ca.pem", "/etc/ssl/custom/ca.pem"),
+    "batch_max_size": ("batchMaxSize", 50, "50"),
+    "batch_max_wait_ms": ("batchMaxWaitMs", 250, "250"),
+    "batch_max_bytes": ("batchMaxBytes", 2000000, "2000000"),
+    "event_max_properties": ("eventMaxProperties", 500, "500"),
+    "max_in_flight_batches": ("maxInFlightBatches", 4, "4"),
+    "max_buffered_events": ("maxBufferedEvents", 5000, "5000"),
+    "max_buffered_bytes": ("maxBufferedBytes", 134217728, "134217728"),
+    "delivery_guarantee": ("deliveryGuarantee", "exactly_once", "exactly_once"),
+    "commit_interval_ms": ("commitIntervalMs", 500, "500"),
+    "drain_timeout_s": ("drainTimeoutS", 20, "20"),
+    "http_host": ("httpHost", "::", "::"),
+    "http_port": ("httpPort", 9090, "9090"),
+    "log_level": ("logLevel", "DEBUG", "DEBUG"),
+}
+KAFKA_SECURITY: dict[str, tuple[str, str]] = {
+    "KAFKA_SECURITY_PROTOCOL": ("kafkaSecurityProtocol", "SASL_SSL"),
+    "KAFKA_SASL_MECHANISM": ("kafkaSaslMechanism", "SCRAM-SHA-512"),
+    "KAFKA_SASL_USERNAME": ("kafkaSaslUsername", "upserter"),
+    "KAFKA_SSL_CA_LOCATION": ("kafkaSslCaLocation", "/etc/kafka-ca/ca.pem"),
+}
+
+
+def _merge(base: dict[str, Any], *overlays: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for overlay in overlays:
+        for key, value in overlay.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = _merge(merged[key], value)
+            else:
+                merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _run_template(
+    helm: Path, chart: Path, values: dict[str, Any], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    values_file = tmp_path / f"values-{len(list(tmp_path.iterdir()))}.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    return subprocess.run(
+        [str(helm), "template", RELEASE, str(chart), "--namespace", NAMESPACE,
+         "--values", str(values_file), "--kube-version", KUBERNETES_VERSION],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def _render(helm: Path, chart: Path, values: dict[str, Any], tmp_path: Path) -> list[Manifest]:
+    result = _run_template(helm, chart, values, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _one(manifests: list[Manifest], kind: str, name: str | None = None) -> Manifest:
+    found = [
+        m
+        for m in manifests
+        if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
+    return found[0]
+
+
+def _container(manifests: list[Manifest]) -> Manifest:
+    containers: list[Manifest] = _one(manifests, "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def _config_data(manifests: list[Manifest]) -> dict[str, str]:
+    data: dict[str, str] = _one(manifests, "ConfigMap", FULLNAME)["data"]
+    return data
+
+
+@pytest.fixture(scope="module")
+def defaults(
+    helm: Path, chart_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[Manifest]:
+    return _render(helm, chart_dir, REQUIRED, tmp_path_factory.mktemp("defaults"))
+
+
+@pytest.fixture(scope="module")
+def everything(
+    helm: Path, chart_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[Manifest]:
+    values = _merge(REQUIRED, EVERYTHING_ENABLED)
+    return _render(helm, chart_dir, values, tmp_path_factory.mktemp("everything"))
+
+
+@pytest.fixture(scope="module")
+def everything_hpa(
+    helm: Path, chart_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[Manifest]:
+    values = _merge(
+        REQUIRED, EVERYTHING_ENABLED, {"keda": {"enabled": False}, "autoscaling": {"enabled": True}}
+    )
+    return _render(helm, chart_dir, values, tmp_path_factory.mktemp("hpa"))
+
+
+def test_helm_lint_strict_passes_with_the_required_values(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    for values in (REQUIRED, _merge(REQUIRED, EVERYTHING_ENABLED)):
+        values_file = tmp_path / "values.yaml"
+        values_file.write_text(yaml.safe_dump(values))
+        result = subprocess.run(
+            [str(helm), "lint", "--strict", str(chart_dir), "--values", str(values_file),
+             "--kube-version", KUBERNETES_VERSION],
+            capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", ["defaults", "everything", "everything_hpa"])
+def test_rendered_builtin_objects_validate_against_kubernetes_schemas(
+    case: str, request: pytest.FixtureRequest
+) -> None:
+    manifests: list[Manifest] = request.getfixturevalue(case)
+    checked = 0
+    for manifest in manifests:
+        if manifest["kind"] in CUSTOM_KINDS:
+            continue
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        checked += 1
+    assert checked >= 5
+
+
+def test_defaults_render_only_the_core_objects(defaults: list[Manifest]) -> None:
+    kinds = sorted(m["kind"] for m in defaults)
+    assert kinds == sorted(
+        ["ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"]
+    )
+
+
+def test_every_optional_object_renders_when_enabled(
+    everything: list[Manifest], everything_hpa: list[Manifest]
+) -> None:
+    kinds = {m["kind"] for m in everything}
+    assert {"ServiceMonitor", "PrometheusRule", "ScaledObject", "NetworkPolicy",
+            "PodDisruptionBudget", "ServiceAccount", "Secret"} <= kinds  # fmt: skip
+    assert len([m for m in everything if m["kind"] == "ConfigMap"]) == 2
+    assert "HorizontalPodAutoscaler" in {m["kind"] for m in everything_hpa}
+    assert "ScaledObject" not in {m["kind"] for m in everything_hpa}
+
+
+def test_contract_lists_every_service_setting() -> None:
+    fields = set(Settings.model_fields) - SECRET_FIELDS
+    assert fields == set(ALL_SETTINGS), "a setting was added to service/config.py: map it"
+
+
+def test_every_setting_is_settable_and_becomes_its_env_var(
+    helm: Path, chart_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = {key: value for key, value, _ in ALL_SETTINGS.values()}
+    config.update({key: value for key, value in KAFKA_SECURITY.values()})
+    values = _merge(REQUIRED, {"config": config, "terminationGracePeriodSeconds": 30})
+    manifests = _render(helm, chart_dir, values, tmp_path)
+    data = _config_data(manifests)
+    expected = {field.upper(): env for field, (_, _, env) in ALL_SETTINGS.items()}
+    expected.update({name: value for name, (_, value) in KAFKA_SECURITY.items()})
+    assert data == expected
+    # The service accepts what the chart renders (ConfigMap + Secret as its environment).
+    secret = _one(manifests, "Secret")
+    env = {**data, **{k: base64.b64decode(v).decode() for k, v in secret["data"].items()}}
+    for name in [*Settings.model_fields]:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.batch_max_size == 50 and settings.hubspot_timeout_s == 12.5
+    assert settings.max_buffered_bytes == 134217728
+
+
+def test_default_config_matches_the_service_defaults(defaults: list[Manifest]) -> None:
+    data = _config_data(defaults)
+    for name, field in Settings.model_fields.items():
+        if name in SECRET_FIELDS or field.is_required() or field.default is None:
+            continue
+        default = field.default
+        shown = default.value if hasattr(default, "value") else default
+        if isinstance(shown, float) and shown.is_integer():
+            shown = int(shown)
+        assert data[name.upper()] == str(shown), name
+    assert data["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092"
+    assert data["HUBSPOT_ID_PROPERTY"] == "sub_id"
+    unset = {"HUBSPOT_ACCESS_TOKEN_FILE", "HUBSPOT_CA_BUNDLE", "HUBSPOT_CLIENT_ID"}
+    assert not unset & set(data)
+
+
+@pytest.mark.parametrize("case", ["defaults", "everything", "everything_hpa"])
+def test_no_secret_value_appears_outside_a_secret(
+    case: str, request: pytest.FixtureRequest
+) -> None:
+    manifests: list[Manifest] = request.getfixturevalue(case)
+    needles = [*FAKE_SECRETS, *(base64.b64encode(s.encode()).decode() for s in FAKE_SECRETS)]
+    for manifest in manifests:
+        if manifest["kind"] == "Secret":
+            continue
+        text = json.dumps(manifest)
+        for needle in needles:
+            assert needle not in text, f"{needle} leaked into {manifest['kind']}"
+
+
+def test_secrets_reach_the_pod_only_by_reference(everything: list[Manifest]) -> None:
+    secret = _one(everything, "Secret")
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {
+        "HUBSPOT_ACCESS_TOKEN": FAKE_TOKEN,
+        "HUBSPOT_CLIENT_SECRET": FAKE_CLIENT_SECRET,
+        "HUBSPOT_REFRESH_TOKEN": FAKE_REFRESH_TOKEN,
+        "KAFKA_SASL_PASSWORD": FAKE_KAFKA_PASSWORD,
+    }
+    container = _container(everything)
+    refs = [source["secretRef"]["name"] for source in container["envFrom"] if "secretRef" in source]
+    assert refs == [FULLNAME]
+    assert all("value" in var or "valueFrom" in var for var in container.get("env", []))
+
+
+def test_existing_secret_is_referenced_and_no_secret_is_made(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    values = _merge(
+        REQUIRED, {"secrets": {"existingSecret": "upserter-creds", "hubspotAccessToken": ""}}
+    )
+    manifests = _render(helm, chart_dir, values, tmp_path)
+    assert not [m for m in manifests if m["kind"] == "Secret"]
+    refs = [s["secretRef"]["name"] for s in _container(manifests)["envFrom"] if "secretRef" in s]
+    assert refs == ["upserter-creds"]
+
+
+def test_missing_hubspot_credentials_fail_the_render(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    values = _merge(REQUIRED, {"secrets": {"hubspotAccessToken": ""}})
+    result = _run_template(helm, chart_dir, values, tmp_path)
+    assert result.returncode != 0 and "HubSpot credentials missing" in result.stderr
+
+
+def test_probes_and_ports_match_the_service_endpoints(defaults: list[Manifest]) -> None:
+    container = _container(defaults)
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert container["startupProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["args"] == ["run"]
+    service = _one(defaults, "Service")
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    ]
+
+
+def test_pod_is_hardened_and_writes_only_to_tmp(defaults: list[Manifest]) -> None:
+    pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["automountServiceAccountToken"] is False
+    sc = _container(defaults)["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] == 10001
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert {"name": "tmp", "mountPath": "/tmp"} in _container(defaults)["volumeMounts"]
+    tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
+    assert "emptyDir" in tmp
+    assert _container(defaults)["resources"]["requests"]
+
+
+def test_pods_spread_over_zones_and_nodes(defaults: list[Manifest]) -> None:
+    pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
+    keys = [c["topologyKey"] for c in pod["topologySpreadConstraints"]]
+    assert keys == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+    selector = _one(defaults, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert all(
+        c["labelSelector"]["matchLabels"] == selector for c in pod["topologySpreadConstraints"]
+    )
+
+
+def test_grace_period_exceeds_the_drain_timeout(defaults: list[Manifest]) -> None:
+    pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > float(_config_data(defaults)["DRAIN_TIMEOUT_S"])
+
+
+@pytest.mark.parametrize(
+    ("grace", "drain"), [(30, 30), (30, 45), (10, 10.5)], ids=["equal", "below", "fractional"]
+)
+def test_grace_period_not_above_drain_timeout_fails_the_render(
+    helm: Path, chart_dir: Path, tmp_path: Path, grace: int, drain: float
+) -> None:
+    values = _merge(
+        REQUIRED, {"terminationGracePeriodSeconds": grace, "config": {"drainTimeoutS": drain}}
+    )
+    result = _run_template(helm, chart_dir, values, tmp_path)
+    assert result.returncode != 0
+    assert "must be greater than config.drainTimeoutS" in result.stderr
+
+
+def test_config_checksum_rolls_the_pods_when_settings_change(
+    helm: Path, chart_dir: Path, tmp_path: Path, defaults: list[Manifest]
+) -> None:
+    def checksum(manifests: list[Manifest]) -> str:
+        value: str = _one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"][
+            "checksum/config"
+        ]
+        return value
+
+    changed_config = _render(
+        helm, chart_dir, _merge(REQUIRED, {"config": {"batchMaxSize": 10}}), tmp_path
+    )
+    changed_secret = _render(
+        helm, chart_dir, _merge(REQUIRED, {"secrets": {"hubspotAccessToken": "x"}}), tmp_path
+    )
+    assert len(checksum(defaults)) == 64
+    assert len({checksum(defaults), checksum(changed_config), checksum(changed_secret)}) == 3
+
+
+def test_dashboard_configmap_is_the_dashboard_file_byte_for_byte(
+    everything: list[Manifest], chart_dir: Path
+) -> None:
+    dashboard = _one(everything, "ConfigMap", f"{FULLNAME}-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (content,) = dashboard["data"].values()
+    assert content.encode() == (chart_dir / "files" / "dashboard.json").read_bytes()
+
+
+def test_prometheus_rule_spec_is_the_alerts_file(
+    everything: list[Manifest], chart_dir: Path
+) -> None:
+    rule = _one(everything, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["spec"] == yaml.safe_load((chart_dir / "files" / "alerts.yaml").read_text())
+    assert rule["spec"]["groups"], "the alerts file holds no rule groups"
+
+
+def test_service_monitor_scrapes_metrics_on_the_http_port(everything: list[Manifest]) -> None:
+    monitor = _one(everything, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["endpoints"][0]["port"] == "http"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    service_labels = _one(everything, "Service")["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service_labels.items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+
+
+def test_keda_scales_the_deployment_on_consumer_group_lag(everything: list[Manifest]) -> None:
+    scaled = _one(everything, "ScaledObject")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": FULLNAME,
+    }
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["authenticationRef"] == {"name": "kafka-sasl"}
+    meta = trigger["metadata"]
+    assert meta["consumerGroup"] == "subscription-upserter"
+    assert meta["topic"] == "subscription-events"
+    assert meta["bootstrapServers"] == "kafka-0.kafka:9092"
+    assert meta["allowIdleConsumers"] == "false"
+    assert all(isinstance(v, str) for v in meta.values())
+    assert "replicas" not in _one(everything, "Deployment")["spec"]
+
+
+def test_hpa_targets_the_deployment_and_owns_the_replica_count(
+    everything_hpa: list[Manifest],
+) -> None:
+    hpa = _one(everything_hpa, "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"]["name"] == FULLNAME
+    assert "replicas" not in _one(everything_hpa, "Deployment")["spec"]
+
+
+def test_hpa_and_keda_together_are_refused(helm: Path, chart_dir: Path, tmp_path: Path) -> None:
+    values = _merge(REQUIRED, {"autoscaling": {"enabled": True}, "keda": {"enabled": True}})
+    assert _run_template(helm, chart_dir, values, tmp_path).returncode != 0
+
+
+def test_network_policy_allows_dns_kafka_https_out_and_http_in(everything: list[Manifest]) -> None:
+    policy = _one(everything, "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    egress_ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
+    assert egress_ports == {(53, "UDP"), (53, "TCP"), (9092, "TCP"), (9093, "TCP"), (443, "TCP")}
+
+
+def test_token_file_mounts_the_secret_directory_and_sets_the_path(
+    everything: list[Manifest],
+) -> None:
+    assert _config_data(everything)["HUBSPOT_ACCESS_TOKEN_FILE"] == "/var/run/secrets/hubspot/token"
+    mount = next(m for m in _container(everything)["volumeMounts"] if m["name"] == "hubspot-token")
+    assert mount == {
+        "name": "hubspot-token",
+        "mountPath": "/var/run/secrets/hubspot",
+        "readOnly": True,
+    }
+    assert "subPath" not in mount  # subPath mounts never see a rotated token
+
+
+def test_extra_env_is_passed_through(everything: list[Manifest]) -> None:
+    assert {"name": "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", "value": "https"} in _container(
+        everything
+    )["env"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"replicaCount": "three"},
+        {"config": {"batchMaxSize": 500}},
+        {"config": {"batchMaxSize": 0}},
+        {"config": {"batchMaxSize": "100"}},
+        {"config": {"deliveryGuarantee": "at_most_once"}},
+        {"config": {"logLevel": "TRACE"}},
+        {"config": {"hubspotIdProperty": ""}},
+        {"config": {"kafkaBootstrapServers": ""}},
+        {"config": {"hubspotBaseUrl": "api.hubapi.com"}},
+        {"config": {"httpPort": 70000}},
+        {"config": {"unknownSetting": 1}},
+        {"image": {"pullPolicy": "Sometimes"}},
+        {"keda": {"offsetResetPolicy": "middle"}},
+    ],
+    ids=lambda bad: json.dumps(bad, separators=(",", ":")),
+)
+def test_schema_rejects_bad_values(
+    helm: Path, chart_dir: Path, tmp_path: Path, bad: dict[str, Any]
+) -> None:
+    result = _run_template(helm, chart_dir, _merge(REQUIRED, bad), tmp_path)
+    assert result.returncode != 0
+    assert "schema" in result.stderr.lower(), result.stderr
+
+
+def test_values_file_documents_every_value(chart_dir: Path) -> None:
+    free_form = {"podSecurityContext", "securityContext", "resources"}  # documented as a whole
+    lines = (chart_dir / "values.yaml").read_text().splitlines()
+    section = ""
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "-")) or ":" not in stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:
+            section = stripped.split(":")[0]
+        elif section in free_form:
+            continue
+        if indent > 2:  # nested members of documented objects (securityContext, resources...)
+            continue
+        previous = lines[index - 1].strip() if index else ""
+        is_section = stripped.endswith(":") and indent == 0
+        assert previous.startswith("#") or is_section, f"undocumented value: {stripped}"

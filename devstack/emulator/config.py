@@ -90,8 +90,10 @@ class EmulatorConfig:
     echo_trace_id: bool = True
     shuffle_results: bool = False
     seed: int | None = None
+    # Every write is kept (about 0.7 KB each): switch off for long benchmarks.
     record_history: bool = True
-    request_log_limit: int | None = 100_000
+    # Newest request log entries kept (None: all); counters in stats are never trimmed.
+    request_log_limit: int | None = 20_000
 
     @model_validator(mode="after")
     def _check(self) -> EmulatorConfig:

@@ -1,15 +1,16 @@
 """One running emulator's mutable state, and the run-time operations of the control API.
 
-Owns the current config (swapped atomically on a patch, with the schema derived from it),
+Owns the current config and the schema derived from it (one immutable pair, swapped in a
+single assignment on a patch, so no reader ever sees a config with another config's schema),
 the store, the two rate budgets, the fault plan and the random generator, plus `reset` and
-`stats`. Handlers read `state.config` once per request, so a patch never tears a request.
-It holds no HTTP code.
+`stats`. A patch applies to whatever a request reads after it. It holds no HTTP code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,14 +22,21 @@ from devstack.emulator.store import Store
 from devstack.emulator.validation import Schema
 
 
+@dataclass(frozen=True, slots=True)
+class Active:
+    """The config in force and its derived schema, always replaced together."""
+
+    config: EmulatorConfig
+    schema: Schema
+
+
 class EmulatorState:
     """Everything a running emulator knows. Safe to share between the server and tests."""
 
     def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.initial_config = config
-        self._config = config
-        self.schema = Schema.from_config(config)
+        self._active = Active(config, Schema.from_config(config))
         self.rng = random.Random(config.seed)
         self.store = Store(config.request_log_limit)
         self.window = RollingWindow(self.clock)
@@ -36,12 +44,21 @@ class EmulatorState:
         self.faults = FaultPlan(self.rng)
 
     @property
+    def active(self) -> Active:
+        """Config and schema as one consistent snapshot."""
+        return self._active
+
+    @property
     def config(self) -> EmulatorConfig:
-        return self._config
+        return self._active.config
+
+    @property
+    def schema(self) -> Schema:
+        return self._active.schema
 
     def configure(self, patch: dict[str, Any]) -> EmulatorConfig:
         """Apply a JSON patch of config fields; raises ConfigError and changes nothing if bad."""
-        new = self._config.patched(patch)
+        new = self.config.patched(patch)
         self._install(new, changed=set(patch))
         return new
 
@@ -49,19 +66,19 @@ class EmulatorState:
         """Forget records, history, the request log, rate counts and queued faults."""
         if restore_config:
             self._install(self.initial_config, changed={"seed", "daily_reset_at"})
-        self.store.reset(self._config.request_log_limit)
+        self.store.reset(self.config.request_log_limit)
         self.window.reset()
-        self.daily.reset(_reset_time(self._config))
+        self.daily.reset(_reset_time(self.config))
         self.faults.clear()
 
     def reset_daily(self, next_reset_at: str | None = None) -> datetime:
         """Start a new day now; returns when the next automatic reset happens."""
-        when = parse_instant(next_reset_at) if next_reset_at else _reset_time(self._config)
+        when = parse_instant(next_reset_at) if next_reset_at else _reset_time(self.config)
         self.daily.reset(when)
         return self.daily.reset_at
 
     def stats(self) -> dict[str, Any]:
-        cfg = self._config
+        cfg = self.config
         interval_s = cfg.rate_limit_interval_ms / 1000
         usage = self.window.usage(interval_s)
         return {
@@ -82,8 +99,7 @@ class EmulatorState:
         }
 
     def _install(self, new: EmulatorConfig, changed: set[str]) -> None:
-        self._config = new
-        self.schema = Schema.from_config(new)
+        self._active = Active(new, Schema.from_config(new))
         if "seed" in changed:
             self.rng.seed(new.seed)
         if "daily_reset_at" in changed:

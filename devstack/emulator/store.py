@@ -14,7 +14,7 @@ import threading
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 FIRST_HUBSPOT_ID = 100_001
 
@@ -43,9 +43,12 @@ class Record:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
-    """One applied input, as sent (the properties dict is the request's, never mutated)."""
+class Write(NamedTuple):
+    """One applied input, as sent (the properties dict is the request's, never mutated).
+
+    Stored as a plain tuple of strings and a string-only dict, which the garbage collector
+    stops tracking: millions of writes then cost memory but no collector time.
+    """
 
     trace_id: str | None
     properties: Mapping[str, str]
@@ -122,7 +125,8 @@ class Store:
 
     def _clear(self, request_log_limit: int | None) -> None:
         self._records: dict[Key, Record] = {}
-        self._history: dict[Key, list[Write]] = {}
+        # Plain tuples (fields of Write): cheaper to build than the NamedTuple itself.
+        self._history: dict[Key, list[tuple[str | None, Mapping[str, str], str, int]]] = {}
         self._log: deque[RequestLogEntry] = deque(maxlen=request_log_limit)
         self._next_hubspot_id = FIRST_HUBSPOT_ID
         self._next_seq = 1
@@ -171,7 +175,7 @@ class Store:
         """Snapshot: id value -> writes in the order applied."""
         with self._lock:
             return {
-                key[2]: [w.to_json() for w in writes]
+                key[2]: [Write(*w).to_json() for w in writes]
                 for key, writes in self._history.items()
                 if key[0] == object_type
             }
@@ -208,7 +212,7 @@ class Store:
         record.properties["hs_lastmodifieddate"] = at
         record.updated_at = at
         if keep:
-            write = Write(item.trace_id, item.properties, at, seq)
+            write = (item.trace_id, item.properties, at, seq)
             self._history.setdefault(key, []).append(write)
         return Applied(item, record.hubspot_id, dict(record.properties), record.created_at, at, new)
 

@@ -18,6 +18,7 @@ from devstack.emulator.state import EmulatorState
 from devstack.emulator.store import Applied, UpsertItem
 from devstack.emulator.validation import (
     ParsedInput,
+    Schema,
     all_traced,
     parse_batch,
     property_problems,
@@ -38,10 +39,10 @@ def process_upsert(
     state: EmulatorState, object_type: str, raw: bytes, seq: int, requested_at: str
 ) -> UpsertOutcome:
     """Validate and apply one batch; raises RequestRejected for a whole-request error."""
-    cfg = state.config
-    inputs = parse_batch(raw, state.schema, cfg.object_type_id(object_type))
+    cfg, schema = state.active.config, state.active.schema
+    inputs = parse_batch(raw, schema, cfg.object_type_id(object_type))
     started_at = iso_millis(state.clock.now())
-    good, errors = _split(state, object_type, inputs)
+    good, errors = _split(state, schema, object_type, inputs)
     applied = state.store.apply(
         object_type, [_item(inp) for inp in good], started_at, seq, keep=cfg.record_history
     )
@@ -63,14 +64,14 @@ def process_upsert(
 
 
 def _split(
-    state: EmulatorState, object_type: str, inputs: list[ParsedInput]
+    state: EmulatorState, schema: Schema, object_type: str, inputs: list[ParsedInput]
 ) -> tuple[list[ParsedInput], list[dict[str, Any]]]:
     """Good inputs, and a 207 error per bad one; raises the 400 when multi-status is off."""
     good: list[ParsedInput] = []
     bad: list[tuple[ParsedInput, list[Problem]]] = []
     for inp in inputs:
         exists = state.store.exists(object_type, inp.id_property, inp.id_value)
-        problems = property_problems(inp, state.schema, exists=exists)
+        problems = property_problems(inp, schema, exists=exists)
         if problems:
             bad.append((inp, problems))
         else:

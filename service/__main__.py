@@ -7,7 +7,7 @@ import sys
 
 from service import __version__
 from service.app import run
-from service.config import load_settings
+from service.config import SECRET_FIELDS, load_settings
 from service.errors import ConfigError, ServiceError
 from service.logs import configure_logging
 
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "check-config":
             for name, value in settings.model_dump(mode="json").items():
-                print(f"{name.upper()}={value}")
+                shown = "***" if name in SECRET_FIELDS and value else value
+                print(f"{name.upper()}={shown}")
             return 0
         configure_logging(settings.log_level.value)
         return run(settings)

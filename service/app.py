@@ -109,9 +109,11 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
     metrics = Metrics(registry)
     health = Health(clock)
     common = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         "client.id": f"subscription-upserter-{socket.gethostname()}",
     }
+    for secret in ("sasl.password", "ssl.key.password"):
+        REDACT.add(str(common.get(secret) or ""))
     check_topics(
         common,
         [settings.kafka_input_topic, settings.kafka_output_topic, settings.kafka_dlq_topic],

@@ -34,6 +34,21 @@ class LogLevel(StrEnum):
     ERROR = "ERROR"
 
 
+class KafkaSecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+
+class KafkaSaslMechanism(StrEnum):
+    PLAIN = "PLAIN"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    OAUTHBEARER = "OAUTHBEARER"
+    GSSAPI = "GSSAPI"
+
+
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
@@ -47,6 +62,18 @@ class Settings(BaseSettings):
     kafka_output_topic: NonEmpty = "subscription-upsert-results"
     kafka_dlq_topic: NonEmpty = "subscription-events-dlq"
     kafka_group_id: NonEmpty = "subscription-upserter"
+
+    kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_ca_location: Path | None = None
+    kafka_ssl_certificate_location: Path | None = None
+    kafka_ssl_key_location: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_extra_config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    kafka_transactional_id: str | None = None
 
     hubspot_base_url: NonEmpty = "https://api.hubapi.com"
     hubspot_access_token: SecretStr | None = None
@@ -102,6 +129,54 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone (e.g. UTC, America/New_York)") from None
         return value
 
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_protocol(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Self:
+        if not self.kafka_security_protocol.startswith("SASL"):
+            return self
+        if self.kafka_sasl_mechanism is None:
+            raise ValueError("KAFKA_SASL_MECHANISM is required with a SASL security protocol")
+        needs_password = self.kafka_sasl_mechanism.value.startswith(("PLAIN", "SCRAM"))
+        has_password = self.kafka_sasl_password or self.kafka_sasl_password_file
+        if needs_password and not (self.kafka_sasl_username and has_password):
+            raise ValueError(
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) "
+                f"are required with {self.kafka_sasl_mechanism.value}"
+            )
+        return self
+
+    def kafka_client_config(self) -> dict[str, str | int | float | bool]:
+        """librdkafka settings shared by the consumer and the producer (secrets included)."""
+        config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol.value,
+        }
+        optional = {
+            "sasl.mechanism": self.kafka_sasl_mechanism.value
+            if self.kafka_sasl_mechanism
+            else None,
+            "sasl.username": self.kafka_sasl_username,
+            "sasl.password": self._sasl_password(),
+            "ssl.ca.location": self.kafka_ssl_ca_location,
+            "ssl.certificate.location": self.kafka_ssl_certificate_location,
+            "ssl.key.location": self.kafka_ssl_key_location,
+            "ssl.key.password": _secret(self.kafka_ssl_key_password),
+        }
+        config.update({key: str(value) for key, value in optional.items() if value is not None})
+        config.update(self.kafka_extra_config)
+        return config
+
+    def _sasl_password(self) -> str | None:
+        if self.kafka_sasl_password is not None:
+            return self.kafka_sasl_password.get_secret_value()
+        if self.kafka_sasl_password_file is not None:
+            return self.kafka_sasl_password_file.read_text(encoding="utf-8").strip()
+        return None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -124,6 +199,10 @@ class Settings(BaseSettings):
         if version.startswith("v"):
             return f"/crm/{version}/objects/{object_type}/batch/upsert"
         return f"/crm/objects/{version}/{object_type}/batch/upsert"
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def load_settings() -> Settings:

@@ -22,7 +22,7 @@ from service.records import OutboundRecord
 log = logging.getLogger(__name__)
 
 
-def consumer_config(common: dict[str, str], group_id: str) -> dict[str, Any]:
+def consumer_config(common: dict[str, Any], group_id: str) -> dict[str, Any]:
     return {
         **common,
         "group.id": group_id,
@@ -36,7 +36,7 @@ def consumer_config(common: dict[str, str], group_id: str) -> dict[str, Any]:
     }
 
 
-def producer_config(common: dict[str, str]) -> dict[str, Any]:
+def producer_config(common: dict[str, Any]) -> dict[str, Any]:
     return {
         **common,
         "enable.idempotence": True,

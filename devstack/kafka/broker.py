@@ -346,6 +346,10 @@ class LocalBroker:
             "share.coordinator.state.topic.replication.factor": 1,
             "share.coordinator.state.topic.min.isr": 1,
             "log.retention.check.interval.ms": 60000,
+            # After a SIGKILL the restarted broker cannot register until its old session
+            # expires (DUPLICATE_BROKER_REGISTRATION); the default 9 s makes crash tests slow.
+            "broker.heartbeat.interval.ms": 500,
+            "broker.session.timeout.ms": 3000,
         }
         props.update(self.extra_properties)
         return {key: _format_value(value) for key, value in props.items()}
@@ -357,13 +361,14 @@ class LocalBroker:
 
         Raises :class:`BrokerError` (with the tail of ``broker.log``) if the JVM exits early or
         the broker does not answer a metadata request within ``timeout_s``; the JVM is killed
-        in that case.
+        in that case. A first-time jar fetch (:func:`ensure_kafka_libs`) is not counted in
+        ``timeout_s``.
         """
         if self.is_running:
             raise BrokerError(f"broker in {self.work_dir} is already running (pid {self.pid})")
-        deadline = time.monotonic() + timeout_s
         java = find_executable("java", "JAVA_HOME")
-        libs = self._libs or ensure_kafka_libs()
+        libs = self._libs or ensure_kafka_libs()  # not counted in timeout_s: Maven may be slow
+        deadline = time.monotonic() + timeout_s
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         if not self.is_formatted:

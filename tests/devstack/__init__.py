@@ -1,0 +1,1 @@
+"""Tests of the local dev stack (Kafka broker)."""

@@ -33,7 +33,25 @@ FAKE_TOKEN = "pat-na1-FAKE-TOKEN-0f5e7c1a-must-not-leak"
 FAKE_CLIENT_SECRET = "FAKE-CLIENT-SECRET-9b2d-must-not-leak"
 FAKE_REFRESH_TOKEN = "FAKE-REFRESH-TOKEN-4c8e-must-not-leak"
 FAKE_KAFKA_PASSWORD = "FAKE-KAFKA-PASSWORD-77aa-must-not-leak"
-FAKE_SECRETS = (FAKE_TOKEN, FAKE_CLIENT_SECRET, FAKE_REFRESH_TOKEN, FAKE_KAFKA_PASSWORD)
+FAKE_SSL_KEY_PASSWORD = "FAKE-SSL-KEY-PASSWORD-3e1f-must-not-leak"
+FAKE_OAUTH_CLIENT_SECRET = "FAKE-KAFKA-OAUTH-SECRET-5d09-must-not-leak"
+# librdkafka passthrough settings: a credential among plain settings, numbers and booleans.
+FAKE_EXTRA_CONFIG: dict[str, Any] = {
+    "sasl.oauthbearer.client.secret": FAKE_OAUTH_CLIENT_SECRET,
+    "enable.ssl.certificate.verification": True,
+    "message.max.bytes": 2000000,
+}
+# The Secret value Helm's toJson makes of it: compact, keys sorted.
+FAKE_EXTRA_CONFIG_JSON = json.dumps(FAKE_EXTRA_CONFIG, separators=(",", ":"), sort_keys=True)
+FAKE_SECRETS = (
+    FAKE_TOKEN,
+    FAKE_CLIENT_SECRET,
+    FAKE_REFRESH_TOKEN,
+    FAKE_KAFKA_PASSWORD,
+    FAKE_SSL_KEY_PASSWORD,
+    FAKE_OAUTH_CLIENT_SECRET,
+    FAKE_EXTRA_CONFIG_JSON,
+)
 
 Manifest = dict[str, Any]
 
@@ -59,16 +77,39 @@ EVERYTHING_ENABLED: dict[str, Any] = {
         "hubspotClientSecret": FAKE_CLIENT_SECRET,
         "hubspotRefreshToken": FAKE_REFRESH_TOKEN,
         "kafkaSaslPassword": FAKE_KAFKA_PASSWORD,
+        "kafkaSslKeyPassword": FAKE_SSL_KEY_PASSWORD,
+        "kafkaExtraConfig": FAKE_EXTRA_CONFIG,
     },
 }
 
-# Every contract setting with a non-default value, and the env var value it must become.
+# Every non-secret contract setting: its config.* value (not the default), and the ConfigMap
+# value it must become under the field's upper-cased name.
 ALL_SETTINGS: dict[str, tuple[str, Any, str]] = {
     "kafka_bootstrap_servers": ("kafkaBootstrapServers", "b-1:9096,b-2:9096", "b-1:9096,b-2:9096"),
     "kafka_input_topic": ("kafkaInputTopic", "in-topic", "in-topic"),
     "kafka_output_topic": ("kafkaOutputTopic", "out-topic", "out-topic"),
     "kafka_dlq_topic": ("kafkaDlqTopic", "dlq-topic", "dlq-topic"),
     "kafka_group_id": ("kafkaGroupId", "grp-1", "grp-1"),
+    "kafka_security_protocol": ("kafkaSecurityProtocol", "SASL_SSL", "SASL_SSL"),
+    "kafka_sasl_mechanism": ("kafkaSaslMechanism", "SCRAM-SHA-512", "SCRAM-SHA-512"),
+    "kafka_sasl_username": ("kafkaSaslUsername", "upserter", "upserter"),
+    "kafka_sasl_password_file": (
+        "kafkaSaslPasswordFile",
+        "/etc/kafka-sasl/password",
+        "/etc/kafka-sasl/password",
+    ),
+    "kafka_ssl_ca_location": ("kafkaSslCaLocation", "/etc/kafka-ca/ca.pem", "/etc/kafka-ca/ca.pem"),
+    "kafka_ssl_certificate_location": (
+        "kafkaSslCertificateLocation",
+        "/etc/kafka-tls/tls.crt",
+        "/etc/kafka-tls/tls.crt",
+    ),
+    "kafka_ssl_key_location": (
+        "kafkaSslKeyLocation",
+        "/etc/kafka-tls/tls.key",
+        "/etc/kafka-tls/tls.key",
+    ),
+    "kafka_transactional_id": ("kafkaTransactionalId", "upserter-tx", "upserter-tx"),
     "hubspot_base_url": (
         "hubspotBaseUrl",
         "https://hubspot.example.test",
@@ -112,11 +153,15 @@ ALL_SETTINGS: dict[str, tuple[str, Any, str]] = {
     "http_port": ("httpPort", 9090, "9090"),
     "log_level": ("logLevel", "DEBUG", "DEBUG"),
 }
-KAFKA_SECURITY: dict[str, tuple[str, str]] = {
-    "KAFKA_SECURITY_PROTOCOL": ("kafkaSecurityProtocol", "SASL_SSL"),
-    "KAFKA_SASL_MECHANISM": ("kafkaSaslMechanism", "SCRAM-SHA-512"),
-    "KAFKA_SASL_USERNAME": ("kafkaSaslUsername", "upserter"),
-    "KAFKA_SSL_CA_LOCATION": ("kafkaSslCaLocation", "/etc/kafka-ca/ca.pem"),
+# Every secret contract setting: its secrets.* value, and the Secret value (decoded) it must
+# become under the field's upper-cased name. Never in the ConfigMap.
+SECRET_SETTINGS: dict[str, tuple[str, Any, str]] = {
+    "hubspot_access_token": ("hubspotAccessToken", FAKE_TOKEN, FAKE_TOKEN),
+    "hubspot_client_secret": ("hubspotClientSecret", FAKE_CLIENT_SECRET, FAKE_CLIENT_SECRET),
+    "hubspot_refresh_token": ("hubspotRefreshToken", FAKE_REFRESH_TOKEN, FAKE_REFRESH_TOKEN),
+    "kafka_sasl_password": ("kafkaSaslPassword", FAKE_KAFKA_PASSWORD, FAKE_KAFKA_PASSWORD),
+    "kafka_ssl_key_password": ("kafkaSslKeyPassword", FAKE_SSL_KEY_PASSWORD, FAKE_SSL_KEY_PASSWORD),
+    "kafka_extra_config": ("kafkaExtraConfig", FAKE_EXTRA_CONFIG, FAKE_EXTRA_CONFIG_JSON),
 }
 
 
@@ -244,37 +289,50 @@ def test_every_optional_object_renders_when_enabled(
 
 
 def test_contract_lists_every_service_setting() -> None:
-    fields = set(Settings.model_fields) - SECRET_FIELDS
-    assert fields == set(ALL_SETTINGS), "a setting was added to service/config.py: map it"
+    fields = set(Settings.model_fields)
+    mapped = set(ALL_SETTINGS) | set(SECRET_SETTINGS)
+    assert fields == mapped, "a setting was added to service/config.py: map it"
+    assert not set(ALL_SETTINGS) & set(SECRET_SETTINGS)
+    assert set(SECRET_FIELDS) <= set(SECRET_SETTINGS), "a service secret is in the ConfigMap"
 
 
 def test_every_setting_is_settable_and_becomes_its_env_var(
     helm: Path, chart_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = {key: value for key, value, _ in ALL_SETTINGS.values()}
-    config.update({key: value for key, value in KAFKA_SECURITY.values()})
-    values = _merge(REQUIRED, {"config": config, "terminationGracePeriodSeconds": 30})
+    secrets = {key: value for key, value, _ in SECRET_SETTINGS.values()}
+    values = _merge(
+        REQUIRED, {"config": config, "secrets": secrets, "terminationGracePeriodSeconds": 30}
+    )
     manifests = _render(helm, chart_dir, values, tmp_path)
     data = _config_data(manifests)
-    expected = {field.upper(): env for field, (_, _, env) in ALL_SETTINGS.items()}
-    expected.update({name: value for name, (_, value) in KAFKA_SECURITY.items()})
-    assert data == expected
-    # The service accepts what the chart renders (ConfigMap + Secret as its environment).
+    assert data == {field.upper(): env for field, (_, _, env) in ALL_SETTINGS.items()}
     secret = _one(manifests, "Secret")
-    env = {**data, **{k: base64.b64decode(v).decode() for k, v in secret["data"].items()}}
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {field.upper(): env for field, (_, _, env) in SECRET_SETTINGS.items()}
+    # The service accepts what the chart renders (ConfigMap + Secret as its environment).
     for name in [*Settings.model_fields]:
         monkeypatch.delenv(name.upper(), raising=False)
-    for name, value in env.items():
+    for name, value in {**data, **decoded}.items():
         monkeypatch.setenv(name, value)
     settings = Settings()  # type: ignore[call-arg]
     assert settings.batch_max_size == 50 and settings.hubspot_timeout_s == 12.5
     assert settings.max_buffered_bytes == 134217728
+    assert settings.kafka_ssl_key_location == Path("/etc/kafka-tls/tls.key")
+    assert settings.kafka_extra_config == FAKE_EXTRA_CONFIG
+    client = settings.kafka_client_config()
+    assert client["security.protocol"] == "SASL_SSL"
+    assert client["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert client["sasl.password"] == FAKE_KAFKA_PASSWORD
+    assert client["ssl.key.password"] == FAKE_SSL_KEY_PASSWORD
+    assert client["sasl.oauthbearer.client.secret"] == FAKE_OAUTH_CLIENT_SECRET
+    assert client["message.max.bytes"] == 2000000
 
 
 def test_default_config_matches_the_service_defaults(defaults: list[Manifest]) -> None:
     data = _config_data(defaults)
     for name, field in Settings.model_fields.items():
-        if name in SECRET_FIELDS or field.is_required() or field.default is None:
+        if name in SECRET_SETTINGS or field.is_required() or field.default is None:
             continue
         default = field.default
         shown = default.value if hasattr(default, "value") else default
@@ -283,8 +341,15 @@ def test_default_config_matches_the_service_defaults(defaults: list[Manifest]) -
         assert data[name.upper()] == str(shown), name
     assert data["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092"
     assert data["HUBSPOT_ID_PROPERTY"] == "sub_id"
-    unset = {"HUBSPOT_ACCESS_TOKEN_FILE", "HUBSPOT_CA_BUNDLE", "HUBSPOT_CLIENT_ID"}
+    unset = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if name in ALL_SETTINGS and not field.is_required() and field.default is None
+    }
+    assert {"HUBSPOT_CA_BUNDLE", "KAFKA_SASL_MECHANISM", "KAFKA_TRANSACTIONAL_ID"} <= unset
     assert not unset & set(data)
+    decoded = {k: base64.b64decode(v).decode() for k, v in _one(defaults, "Secret")["data"].items()}
+    assert decoded == {"HUBSPOT_ACCESS_TOKEN": FAKE_TOKEN}  # empty secrets stay unset
 
 
 @pytest.mark.parametrize("case", ["defaults", "everything", "everything_hpa"])
@@ -309,6 +374,8 @@ def test_secrets_reach_the_pod_only_by_reference(everything: list[Manifest]) -> 
         "HUBSPOT_CLIENT_SECRET": FAKE_CLIENT_SECRET,
         "HUBSPOT_REFRESH_TOKEN": FAKE_REFRESH_TOKEN,
         "KAFKA_SASL_PASSWORD": FAKE_KAFKA_PASSWORD,
+        "KAFKA_SSL_KEY_PASSWORD": FAKE_SSL_KEY_PASSWORD,
+        "KAFKA_EXTRA_CONFIG": FAKE_EXTRA_CONFIG_JSON,
     }
     container = _container(everything)
     refs = [source["secretRef"]["name"] for source in container["envFrom"] if "secretRef" in source]
@@ -334,6 +401,56 @@ def test_missing_hubspot_credentials_fail_the_render(
     values = _merge(REQUIRED, {"secrets": {"hubspotAccessToken": ""}})
     result = _run_template(helm, chart_dir, values, tmp_path)
     assert result.returncode != 0 and "HubSpot credentials missing" in result.stderr
+
+
+SASL_SCRAM = {
+    "config": {
+        "kafkaSecurityProtocol": "SASL_SSL",
+        "kafkaSaslMechanism": "SCRAM-SHA-256",
+        "kafkaSaslUsername": "upserter",
+    },
+    "secrets": {"kafkaSaslPassword": FAKE_KAFKA_PASSWORD},
+}
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ({"config": {"kafkaSaslMechanism": ""}}, "config.kafkaSaslMechanism is required"),
+        ({"config": {"kafkaSaslUsername": ""}}, "config.kafkaSaslUsername is required"),
+        ({"secrets": {"kafkaSaslPassword": ""}}, "a Kafka SASL password is required"),
+        (
+            {"secrets": {"extra": {"KAFKA_SASL_PASSWORD": "again"}}},
+            "secrets.extra.KAFKA_SASL_PASSWORD repeats a key",
+        ),
+    ],
+    ids=["no-mechanism", "no-username", "no-password", "password-twice"],
+)
+def test_incomplete_kafka_sasl_settings_fail_the_render(
+    helm: Path, chart_dir: Path, tmp_path: Path, overlay: dict[str, Any], message: str
+) -> None:
+    result = _run_template(helm, chart_dir, _merge(REQUIRED, SASL_SCRAM, overlay), tmp_path)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "overlay",
+    [
+        {},
+        {"secrets": {"kafkaSaslPassword": ""}, "config": {"kafkaSaslPasswordFile": "/etc/k/pw"}},
+        {"secrets": {"kafkaSaslPassword": "", "extra": {"KAFKA_SASL_PASSWORD": "pw"}}},
+        {"secrets": {"kafkaSaslPassword": "", "existingSecret": "kafka-and-hubspot"}},
+        {"config": {"kafkaSaslMechanism": "OAUTHBEARER", "kafkaSaslUsername": ""},
+         "secrets": {"kafkaSaslPassword": ""}},
+        {"config": {"kafkaSecurityProtocol": "SSL", "kafkaSaslMechanism": ""}},
+    ],
+    ids=["password", "password-file", "password-in-extra", "existing-secret", "oauth", "ssl"],
+)  # fmt: skip
+def test_complete_kafka_security_settings_render(
+    helm: Path, chart_dir: Path, tmp_path: Path, overlay: dict[str, Any]
+) -> None:
+    result = _run_template(helm, chart_dir, _merge(REQUIRED, SASL_SCRAM, overlay), tmp_path)
+    assert result.returncode == 0, result.stderr
 
 
 def test_probes_and_ports_match_the_service_endpoints(defaults: list[Manifest]) -> None:
@@ -519,6 +636,13 @@ def test_extra_env_is_passed_through(everything: list[Manifest]) -> None:
         {"config": {"hubspotBaseUrl": "api.hubapi.com"}},
         {"config": {"httpPort": 70000}},
         {"config": {"unknownSetting": 1}},
+        {"config": {"kafkaSecurityProtocol": "TLS"}},
+        {"config": {"kafkaSecurityProtocol": ""}},
+        {"config": {"kafkaSaslMechanism": "SCRAM"}},
+        {"config": {"kafkaSslKeyLocation": "tls.key"}},
+        {"secrets": {"kafkaExtraConfig": "ssl.endpoint.identification.algorithm=https"}},
+        {"secrets": {"kafkaExtraConfig": {"socket.timeout.ms": [1, 2]}}},
+        {"secrets": {"kafkaSslKeyPassword": 1234}},
         {"image": {"pullPolicy": "Sometimes"}},
         {"keda": {"offsetResetPolicy": "middle"}},
     ],

@@ -106,7 +106,11 @@ values are left out so the service's own defaults and "unset" semantics apply.
   "KAFKA_SECURITY_PROTOCOL" $c.kafkaSecurityProtocol
   "KAFKA_SASL_MECHANISM" $c.kafkaSaslMechanism
   "KAFKA_SASL_USERNAME" $c.kafkaSaslUsername
+  "KAFKA_SASL_PASSWORD_FILE" $c.kafkaSaslPasswordFile
   "KAFKA_SSL_CA_LOCATION" $c.kafkaSslCaLocation
+  "KAFKA_SSL_CERTIFICATE_LOCATION" $c.kafkaSslCertificateLocation
+  "KAFKA_SSL_KEY_LOCATION" $c.kafkaSslKeyLocation
+  "KAFKA_TRANSACTIONAL_ID" $c.kafkaTransactionalId
   "HUBSPOT_BASE_URL" $c.hubspotBaseUrl
   "HUBSPOT_ACCESS_TOKEN_FILE" $c.hubspotAccessTokenFile
   "HUBSPOT_CLIENT_ID" $c.hubspotClientId

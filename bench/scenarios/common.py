@@ -1,0 +1,259 @@
+"""What every scenario shares: the run context, and one backlog run measured end to end.
+
+A backlog run: fresh topics and group, a fresh emulator, the events, one or more service
+instances (or the baseline loop), then wait until every event has its result (counted from
+the result topic's high watermarks), and measure CPU, memory, timestamps and the emulator's
+request log before stopping everything.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from bench import analysis
+from bench.kafka_io import RunTopics, TopicWatch, new_topics
+from bench.modes import Limit, Mode
+from bench.procs import Baseline, Emulator, Process, Service, service_env, stop_all
+from bench.procstat import cpu_seconds
+from bench.workload import Event, produce_backlog
+from devstack.emulator import RequestEntry
+
+Kind = Literal["service", "baseline"]
+_PROGRESS_EVERY_S = 10.0
+_SETTLE_S = 3.0
+
+
+@dataclass
+class Context:
+    bootstrap: str
+    broker_pid: int | None
+    mode: Mode
+    work_dir: Path
+    started: float = field(default_factory=time.monotonic)
+    # Request logs for the throughput chart: panel title -> requests as HubSpot saw them.
+    charts: dict[str, list[analysis.Request]] = field(default_factory=dict)
+
+    def log(self, message: str) -> None:
+        print(f"  [{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
+
+
+@dataclass
+class BacklogRun:
+    label: str
+    kind: Kind
+    events: int
+    instances: int
+    produce_seconds: float
+    start_at: float  # wall time the measured interval starts (ready, or first request)
+    ready_at: float
+    results: int
+    complete: bool
+    last_result_at: float | None
+    cpu_s: list[float]
+    peak_rss_mib: list[float | None]
+    emulator_cpu_s: float
+    broker_cpu_s: float | None
+    log: list[RequestEntry]
+    emulator_stats: dict[str, object]
+    instance_requests: list[float]
+    exit_codes: list[int]
+
+    @property
+    def requests(self) -> list[analysis.Request]:
+        return analysis.requests_from_log(self.log)
+
+    @property
+    def elapsed_s(self) -> float | None:
+        if self.last_result_at is None:
+            return None
+        return max(self.last_result_at - self.start_at, 1e-9)
+
+    @property
+    def events_per_s(self) -> float | None:
+        elapsed = self.elapsed_s
+        return self.results / elapsed if elapsed else None
+
+    @property
+    def cpu_total_s(self) -> float:
+        return sum(self.cpu_s)
+
+    @property
+    def cpu_per_100k_events(self) -> float | None:
+        return self.cpu_total_s / self.results * 100_000 if self.results else None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "events": self.events,
+            "instances": self.instances,
+            "results": self.results,
+            "complete": self.complete,
+            "produce_seconds": round(self.produce_seconds, 3),
+            "elapsed_s": self.elapsed_s,
+            "events_per_s": self.events_per_s,
+            "cpu_s": self.cpu_s,
+            "cpu_s_per_100k_events": self.cpu_per_100k_events,
+            "peak_rss_mib": self.peak_rss_mib,
+            "emulator_cpu_s": self.emulator_cpu_s,
+            "broker_cpu_s": self.broker_cpu_s,
+            "instance_requests": self.instance_requests,
+            "exit_codes": self.exit_codes,
+            "emulator_stats": self.emulator_stats,
+        }
+
+
+def run_backlog(
+    ctx: Context,
+    label: str,
+    events: Sequence[Event],
+    *,
+    kind: Kind,
+    limit: Limit | None,
+    latency_ms: float,
+    jitter_ms: float,
+    partitions: int = 6,
+    instances: int = 1,
+    produce_first: bool = True,
+    max_seconds: float = 900,
+) -> BacklogRun:
+    """Run `events` through `instances` processes of `kind`; see the module docstring.
+
+    `produce_first`: the backlog is in the topic before the processes start, and the measured
+    interval starts when they are ready; otherwise the processes join the group first (so no
+    rebalance disturbs the run), the backlog follows, and the interval starts when producing
+    does.
+    """
+    run_dir = ctx.work_dir / label
+    run_dir.mkdir(parents=True, exist_ok=True)
+    topics = new_topics(ctx.bootstrap, label, partitions)
+    emulator = Emulator(limit, latency_ms, jitter_ms, run_dir / "emulator.log")
+    processes: list[Process] = []
+    watch = TopicWatch(ctx.bootstrap, topics.output)
+    try:
+        produce_s = 0.0
+        if produce_first:
+            produce_s = produce_backlog(ctx.bootstrap, topics.input, events)
+            ctx.log(f"{label}: {len(events):,} events in the backlog ({produce_s:.1f}s)")
+        processes = _start(
+            ctx, kind, instances=instances, topics=topics, emulator=emulator, run_dir=run_dir
+        )
+        ready_at = max(_wait_ready(p) for p in processes)
+        start_at = ready_at
+        if not produce_first:
+            time.sleep(_SETTLE_S)  # let the group's assignment settle
+            start_at = time.time()
+        cpu_start = [p.cpu_seconds() for p in processes]
+        emulator_start = emulator.cpu_seconds()
+        broker_start = cpu_seconds(ctx.broker_pid) if ctx.broker_pid else None
+        if not produce_first:
+            produce_s = produce_backlog(ctx.bootstrap, topics.input, events)
+            ctx.log(f"{label}: {len(events):,} events produced ({produce_s:.1f}s)")
+        results = _wait_for_results(ctx, label, watch, len(events), max_seconds)
+        cpu_end = [p.cpu_seconds() for p in processes]
+        emulator_cpu = emulator.cpu_seconds() - emulator_start
+        broker_cpu = (
+            cpu_seconds(ctx.broker_pid) - broker_start
+            if ctx.broker_pid and broker_start is not None
+            else None
+        )
+        peaks = [p.peak_rss_mib() for p in processes]
+        instance_requests = [
+            p.metric("subscription_upserter_hubspot_requests_total")
+            for p in processes
+            if isinstance(p, Service)
+        ]
+        last_ms = watch.last_timestamp_ms()
+        log = emulator.control.requests()
+        stats = emulator.control.stats()
+    finally:
+        watch.close()
+        codes = stop_all(processes)
+        emulator.stop()
+    run = BacklogRun(
+        label=label,
+        kind=kind,
+        events=len(events),
+        instances=instances,
+        produce_seconds=produce_s,
+        start_at=start_at,
+        ready_at=ready_at,
+        results=results,
+        complete=results >= len(events),
+        last_result_at=last_ms / 1000 if last_ms is not None else None,
+        cpu_s=[round(e - s, 3) for s, e in zip(cpu_start, cpu_end, strict=True)],
+        peak_rss_mib=peaks,
+        emulator_cpu_s=round(emulator_cpu, 3),
+        broker_cpu_s=round(broker_cpu, 3) if broker_cpu is not None else None,
+        log=log,
+        emulator_stats=stats,
+        instance_requests=instance_requests,
+        exit_codes=codes,
+    )
+    ctx.log(
+        f"{label}: {run.results:,}/{run.events:,} results, "
+        f"{_fmt(run.events_per_s)} events/s, exit codes {codes}"
+    )
+    return run
+
+
+def _start(
+    ctx: Context,
+    kind: Kind,
+    *,
+    instances: int,
+    topics: RunTopics,
+    emulator: Emulator,
+    run_dir: Path,
+) -> list[Process]:
+    processes: list[Process] = []
+    for n in range(instances):
+        if kind == "service":
+            env = service_env(ctx.bootstrap, topics, emulator, ctx.mode.batch_max_wait_ms)
+            processes.append(Service(env, run_dir / f"service-{n}.log"))
+        else:
+            processes.append(Baseline(ctx.bootstrap, topics, emulator, run_dir, f"baseline-{n}"))
+    return processes
+
+
+def _wait_ready(process: Process) -> float:
+    if isinstance(process, Service | Baseline):
+        return process.wait_ready()
+    raise TypeError(process)
+
+
+def _wait_for_results(
+    ctx: Context, label: str, watch: TopicWatch, expected: int, max_seconds: float
+) -> int:
+    next_report = time.monotonic() + _PROGRESS_EVERY_S
+
+    def progress(count: int) -> None:
+        nonlocal next_report
+        if time.monotonic() >= next_report:
+            next_report += _PROGRESS_EVERY_S
+            ctx.log(f"{label}: {count:,}/{expected:,} results")
+
+    return watch.wait_for(expected, time.monotonic() + max_seconds, on_tick=progress)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def median_run(runs: Sequence[BacklogRun]) -> BacklogRun:
+    """The run with the median events/s (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda r: r.events_per_s or 0.0)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+    }

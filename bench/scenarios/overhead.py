@@ -1,0 +1,107 @@
+"""3. Overhead: HubSpot answers instantly and without limit, so the service is the bottleneck.
+
+Shows what the service costs: events/s end to end (from the moment it is ready, with the
+backlog already in Kafka, to the last result's timestamp), CPU seconds of its process per
+100,000 events, and peak RSS (VmHWM); the median of several runs. The emulator's and the
+broker's CPU seconds over the same interval show whether they, not the service, were the
+limit on this machine. The baseline loop runs once on the same events for comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import ScenarioResult, at_least, info, number
+from bench.scenarios.common import BacklogRun, Context, median_run, run_backlog, spread
+from bench.workload import distinct_ids, skewed_events
+
+NAME = "overhead"
+TARGET_EVENTS_PER_S = 25_000
+
+
+def _figures(run: BacklogRun) -> dict[str, Any]:
+    data = run.to_json()
+    elapsed = run.elapsed_s
+    data["emulator_cpu_share"] = run.emulator_cpu_s / elapsed if elapsed else None
+    data["service_cpu_share"] = run.cpu_total_s / elapsed if elapsed else None
+    data["broker_cpu_share"] = (
+        run.broker_cpu_s / elapsed if elapsed and run.broker_cpu_s is not None else None
+    )
+    requests = run.requests
+    ok = [r for r in requests if r.ok]
+    data["requests"] = len(requests)
+    data["mean_inputs_per_request"] = sum(r.inputs for r in ok) / len(ok) if ok else None
+    return data
+
+
+def run(ctx: Context) -> ScenarioResult:
+    mode = ctx.mode
+    events = skewed_events(mode.overhead_events, mode.overhead_pool, seed=4)
+    ctx.log(f"{NAME}: {len(events):,} events, {distinct_ids(events):,} distinct ids")
+    runs = [
+        run_backlog(
+            ctx, f"{NAME}-service-{n + 1}", events, kind="service",
+            limit=None, latency_ms=0, jitter_ms=0,
+        )
+        for n in range(mode.overhead_runs)
+    ]  # fmt: skip
+    baseline_run = run_backlog(
+        ctx, f"{NAME}-baseline", events, kind="baseline",
+        limit=None, latency_ms=0, jitter_ms=0, max_seconds=mode.baseline_max_s,
+    )  # fmt: skip
+    chosen = median_run(runs)
+    service = _figures(chosen)
+    baseline = _figures(baseline_run)
+    rates = [r.events_per_s or 0.0 for r in runs]
+    service["runs_events_per_s"] = spread(rates)
+    service["all_runs"] = [_figures(r) for r in runs]
+    rate, base_rate = chosen.events_per_s, baseline_run.events_per_s
+    cpu, base_cpu = chosen.cpu_per_100k_events, baseline_run.cpu_per_100k_events
+    rate_ratio = rate / base_rate if rate is not None and base_rate else None
+    cpu_ratio = base_cpu / cpu if cpu and base_cpu is not None else None
+    elapsed = chosen.elapsed_s
+    result = ScenarioResult(
+        NAME,
+        config={
+            "events": len(events),
+            "distinct_ids": distinct_ids(events),
+            "id_pool": mode.overhead_pool,
+            "runs": mode.overhead_runs,
+            "emulator": "unlimited, 0 ms latency, no write history",
+        },
+        measured={
+            "service": service,
+            "baseline": baseline,
+            "ratio": {"events_per_s": rate_ratio, "cpu_per_event_baseline_over_service": cpu_ratio},
+        },
+    )
+    runs_note = f" (median of {len(runs)})" if len(runs) > 1 else ""
+    result.checks = [
+        at_least(
+            f"events/s end to end{runs_note}",
+            rate,
+            TARGET_EVENTS_PER_S,
+            number(rate),
+            f">= {TARGET_EVENTS_PER_S:,}",
+        ),
+        info("service CPU s per 100k events", number(cpu, 2), cpu),
+        info("service peak RSS (VmHWM)", number(chosen.peak_rss_mib[0], 0, " MiB")),
+        info(
+            "emulator / broker CPU s (wall s)",
+            f"{number(chosen.emulator_cpu_s, 1)} / {number(chosen.broker_cpu_s, 1)} "
+            f"({number(elapsed, 1)})",
+            chosen.emulator_cpu_s,
+        ),
+        info("mean inputs per request", number(service["mean_inputs_per_request"], 2)),
+        info(
+            "baseline events/s (service x)",
+            f"{number(base_rate)} x{number(rate_ratio, 1)}",
+            base_rate,
+        ),
+        info(
+            "baseline CPU s per 100k (service x less)",
+            f"{number(base_cpu, 2)} x{number(cpu_ratio, 1)}",
+            base_cpu,
+        ),
+    ]
+    return result

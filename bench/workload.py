@@ -1,0 +1,133 @@
+"""The event streams the scenarios feed the service, and how they are produced to Kafka.
+
+Events look like the demo's: `{"id": "sub-000123", "properties": {...}}` keyed by id. Ids are
+drawn from a pool with a Zipf-like skew (a few subscriptions change often, most rarely), so
+ids repeat the way real subscription streams do and coalescing has something to do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+
+Event = tuple[bytes, bytes]  # key, value
+
+STATUSES = ("active", "active", "active", "past_due", "canceled", "expired", "scheduled")
+PLANS = ("Plan Bronze", "Plan Silver", "Plan Gold")
+SKEW_EXPONENT = 0.5
+SKEW_OFFSET = 0.01  # of the pool size: keeps the head of the distribution from dominating
+
+
+def event(sub_id: str, rng: random.Random) -> Event:
+    properties = {
+        "hs_name": rng.choice(PLANS),
+        "hs_status": rng.choice(STATUSES),
+        "hs_recurring_billing_frequency": rng.choice(("monthly", "annually")),
+        "hs_currency_code": "EUR",
+        "hs_amount": round(rng.uniform(5, 500), 2),
+    }
+    return sub_id.encode(), orjson.dumps({"id": sub_id, "properties": properties})
+
+
+def skewed_events(count: int, pool: int, seed: int = 1) -> list[Event]:
+    """`count` events whose ids come from `pool` ids, weight 1/(rank + pool/100)^0.5."""
+    rng = random.Random(seed)
+    offset = 1 + pool * SKEW_OFFSET
+    weights = [1 / (rank + offset) ** SKEW_EXPONENT for rank in range(pool)]
+    ranked = list(range(pool))
+    rng.shuffle(ranked)  # popular ids are spread over the id space (and the partitions)
+    picks = rng.choices(ranked, cum_weights=list(itertools.accumulate(weights)), k=count)
+    return [event(f"sub-{n:06d}", rng) for n in picks]
+
+
+def distinct_events(count: int, prefix: str, seed: int = 2) -> list[Event]:
+    rng = random.Random(seed)
+    return [event(f"{prefix}-{n:07d}", rng) for n in range(count)]
+
+
+def distinct_ids(events: Sequence[Event]) -> int:
+    return len({key for key, _ in events})
+
+
+def _producer(bootstrap: str, linger_ms: int) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": linger_ms,
+            "queue.buffering.max.messages": 1_000_000,
+            "queue.buffering.max.kbytes": 1_048_576,
+            "enable.idempotence": True,
+        }
+    )
+
+
+def produce_backlog(bootstrap: str, topic: str, events: Sequence[Event]) -> float:
+    """Write every event as fast as possible; returns the seconds it took."""
+    producer = _producer(bootstrap, linger_ms=20)
+    started = time.monotonic()
+    for key, value in events:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(120) != 0:
+        raise RuntimeError(f"could not produce the backlog to {topic}")
+    return time.monotonic() - started
+
+
+@dataclass
+class PacedProduction:
+    """Events produced at a steady rate; `sent` maps (partition, offset) to the timestamp (ms)."""
+
+    sent: dict[tuple[int, int], int] = field(default_factory=dict)
+    errors: int = 0
+    seconds: float = 0.0
+
+
+def produce_paced(
+    bootstrap: str,
+    topic: str,
+    events: Sequence[Event],
+    rate_per_s: float,
+    stop: threading.Event | None = None,
+) -> PacedProduction:
+    """Produce `events` at `rate_per_s`, recording each message's Kafka timestamp."""
+    producer = _producer(bootstrap, linger_ms=5)
+    result = PacedProduction()
+    lock = threading.Lock()
+
+    def delivered(error: KafkaError | None, message: Message) -> None:
+        with lock:
+            if error is not None:
+                result.errors += 1
+                return
+            _, stamp = message.timestamp()
+            result.sent[(message.partition() or 0, message.offset() or 0)] = stamp
+
+    started = time.monotonic()
+    for n, (key, value) in enumerate(events):
+        if stop is not None and stop.is_set():
+            break
+        due = started + n / rate_per_s
+        _sleep_until(due, producer.poll)
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+    result.seconds = time.monotonic() - started
+    if producer.flush(60) != 0:
+        raise RuntimeError(f"could not deliver every paced event to {topic}")
+    return result
+
+
+def _sleep_until(due: float, poll: Callable[[float], object]) -> None:
+    while (left := due - time.monotonic()) > 0:
+        poll(min(left, 0.005))
+    poll(0)

@@ -99,7 +99,7 @@ class UpsertCaller:
         handlers[reply.kind](reply, inputs, run, outcome)
 
     def _send(self, inputs: list[BatchInput], body: bytes) -> Classified:
-        self._wait(self._limiter.reserve())
+        self._take_slot()
         started = self._clock.monotonic()
         try:
             reply = self._transport.post(body)
@@ -116,6 +116,10 @@ class UpsertCaller:
         self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
         self._metrics.batch_inputs.observe(len(inputs))
         return classified
+
+    def _take_slot(self) -> None:
+        while (wait := self._limiter.try_acquire()) > 0:
+            self._wait(min(wait, _WAIT_SLICE_S))
 
     def _observe_headers(self, headers: Mapping[str, str], sent_at: float) -> None:
         limits = read_headers(headers)

@@ -62,7 +62,8 @@ class RateLimiter:
     (other replicas sharing the token) sent in the window: the server's count
     (`Max - Remaining`) minus this process's own sends. The estimate rises at once and
     decays slowly, and while others are active a small margin is kept free so that
-    replicas racing for the last slots do not overrun the window.
+    replicas racing for the last slots do not overrun the window. Until the first reply
+    has been seen, one request at a time probes the budget.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class RateLimiter:
         self._guard_s = guard_s
         self._shared_margin = shared_margin
         self._foreign = 0.0
+        self._observed = False
         self._slots: deque[float] = deque()
         self._blocked_until = 0.0
         self._lock = threading.Lock()
@@ -89,22 +91,24 @@ class RateLimiter:
         """This process's current share of requests, and the window length in seconds."""
         return self._capacity(), self._interval
 
-    def reserve(self) -> float:
-        """Reserve the next slot; returns seconds to wait before sending (0 when free now)."""
+    def try_acquire(self) -> float:
+        """Take a slot now and return 0, or return how long to wait before asking again."""
         with self._lock:
             now = self._clock.monotonic()
+            if now < self._blocked_until:
+                return self._blocked_until - now
             window = self._interval + self._guard_s
             self._forget_before(now - window)
-            start = max(now, self._blocked_until)
             capacity = self._capacity()
             if len(self._slots) >= capacity:
-                start = max(start, self._slots[-capacity] + window)
-            self._slots.append(start)
-            return start - now
+                return max(self._slots[-capacity] + window - now, 0.001)
+            self._slots.append(now)
+            return 0.0
 
     def observe(self, headers: RateLimitHeaders, sent_at: float) -> None:
         """Adopt the server's budget and estimate other clients' share of it."""
         with self._lock:
+            self._observed = True
             if headers.max_requests and headers.max_requests > 0:
                 self._server_max = headers.max_requests
             if headers.interval_s and headers.interval_s > 0:
@@ -125,6 +129,8 @@ class RateLimiter:
             self._block(self._clock.monotonic() + seconds)
 
     def _capacity(self) -> int:
+        if not self._observed:
+            return 1  # probe first: other replicas may already be using the budget
         foreign = math.ceil(self._foreign - 0.5)
         margin = self._shared_margin if foreign > 0 else 0
         return max(1, self._server_max - foreign - margin)

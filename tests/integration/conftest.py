@@ -18,9 +18,3 @@ def emulator() -> Iterator[RunningEmulator]:
     finally:
         running.stop()
 
-
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:  # temporary until tests/kafka_support.py lands
-    import os
-
-    return os.environ["KAFKA_BOOTSTRAP_SERVERS"]

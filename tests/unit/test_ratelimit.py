@@ -15,10 +15,11 @@ def _headers(
 def test_no_rolling_window_holds_more_than_the_budget() -> None:
     clock = FakeClock()
     limiter = RateLimiter(3, 10.0, clock, guard_s=0.0)
+    limiter.observe(_headers(max_requests=3), clock.monotonic())
     sends = []
     for _ in range(10):
-        wait = limiter.reserve()
-        clock.advance(wait)
+        while (wait := limiter.try_acquire()) > 0:
+            clock.advance(wait)
         sends.append(clock.monotonic())
         clock.advance(0.1)
     for start in sends:
@@ -36,8 +37,9 @@ def test_budget_adapts_to_hubspots_headers_at_run_time() -> None:
 def test_other_replicas_usage_shrinks_this_replicas_share() -> None:
     clock = FakeClock()
     limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
+    limiter.observe(_headers(), clock.monotonic())
     for _ in range(10):
-        limiter.reserve()
+        assert limiter.try_acquire() == 0
     # The app has used 130 requests in the window; 10 of them were ours.
     limiter.observe(_headers(remaining=60), clock.monotonic())
     share, _ = limiter.budget
@@ -46,7 +48,7 @@ def test_other_replicas_usage_shrinks_this_replicas_share() -> None:
     clock.advance(10.1)
     shares = []
     for _ in range(30):
-        limiter.reserve()
+        limiter.try_acquire()
         limiter.observe(_headers(remaining=189), clock.monotonic())
         shares.append(limiter.budget[0])
     assert shares == sorted(shares)
@@ -57,15 +59,16 @@ def test_no_remaining_budget_blocks_until_the_window_has_passed() -> None:
     clock = FakeClock()
     limiter = RateLimiter(190, 10.0, clock)
     limiter.observe(_headers(remaining=0), clock.monotonic())
-    assert limiter.reserve() == pytest.approx(10.0)
+    assert limiter.try_acquire() == pytest.approx(10.0)
 
 
 def test_a_429_backs_off_every_later_request() -> None:
     clock = FakeClock()
     limiter = RateLimiter(190, 10.0, clock)
     limiter.back_off(3.0)
-    assert limiter.reserve() == pytest.approx(3.0)
-    assert limiter.reserve() == pytest.approx(3.0)
+    assert limiter.try_acquire() == pytest.approx(3.0)
+    clock.advance(3.0)
+    assert limiter.try_acquire() == 0
 
 
 def test_headers_are_read_case_insensitively_and_bad_values_ignored() -> None:
@@ -79,3 +82,12 @@ def test_headers_are_read_case_insensitively_and_bad_values_ignored() -> None:
     )
     assert parsed.max_requests == 190 and parsed.remaining is None
     assert parsed.interval_s == 10.0 and parsed.daily_remaining == 5
+
+
+def test_a_fresh_limiter_probes_with_one_request_until_it_has_seen_a_reply() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    assert limiter.try_acquire() == 0
+    assert limiter.try_acquire() > 0
+    limiter.observe(_headers(remaining=189), clock.monotonic())
+    assert limiter.try_acquire() == 0

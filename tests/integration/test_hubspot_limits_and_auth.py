@@ -1,0 +1,222 @@
+"""The HubSpot caller against the emulator: rate limits, shared budgets, the daily limit,
+credentials, the date-versioned path, and secrets kept out of every output."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.emulator import RunningEmulator
+from tests.integration.support import (
+    TOKEN,
+    ServiceProcess,
+    Topics,
+    event_bytes,
+    input_offsets,
+    new_topics,
+    produce,
+    read_all,
+    results_by_source,
+    running_service,
+    service_env,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def _distinct_events(count: int, prefix: str = "sub") -> list[tuple[bytes | None, bytes | None]]:
+    return [event_bytes(f"{prefix}-{n:05d}", hs_name=f"Plan {n}") for n in range(count)]
+
+
+def _all_upserted(bootstrap: str, topics: Topics) -> None:
+    results = results_by_source(bootstrap, topics.output)
+    assert set(results) == input_offsets(bootstrap, topics.input)
+    assert {docs[0]["status"] for docs in results.values()} == {"upserted"}
+
+
+def _received(entry: dict[str, object]) -> float:
+    return datetime.fromisoformat(str(entry["receivedAt"]).replace("Z", "+00:00")).timestamp()
+
+
+def test_a_backlog_under_the_rate_limit_loses_nothing_and_429s_stop_after_the_first_window(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.control.configure(rate_limit_max=20, rate_limit_interval_ms=2_000)
+    topics = new_topics(kafka_bootstrap)
+    produce(kafka_bootstrap, topics.input, _distinct_events(1_500))
+    env = service_env(kafka_bootstrap, topics, emulator.url, BATCH_MAX_SIZE="10")
+    with running_service(env, tmp_path / "service.log") as service:
+        wait_until(
+            lambda: service.metric("subscription_upserter_results_total") >= 1_500,
+            120,
+            "every result",
+        )
+        assert service.stop() == 0
+    _all_upserted(kafka_bootstrap, topics)
+    requests = emulator.control.requests()
+    first = min(_received(r) for r in requests)
+    late_429s = [r for r in requests if r["status"] == 429 and _received(r) > first + 2.0]
+    assert late_429s == []
+    ok = sorted(_received(r) for r in requests if r["status"] != 429)
+    busiest = max(sum(1 for t in ok if start <= t < start + 2.0) for start in ok)
+    assert busiest <= 20
+    span = ok[-1] - ok[0]
+    assert len(ok) / span >= 0.8 * 10, "the budget should be used, not left idle"
+
+
+def test_three_instances_sharing_one_budget_keep_429s_under_one_percent(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.control.configure(rate_limit_max=30, rate_limit_interval_ms=2_000)
+    topics = new_topics(kafka_bootstrap, partitions=6)
+    produce(kafka_bootstrap, topics.input, _distinct_events(3_000))
+    services: list[ServiceProcess] = []
+    try:
+        for n in range(3):
+            env = service_env(kafka_bootstrap, topics, emulator.url, BATCH_MAX_SIZE="10")
+            services.append(ServiceProcess(env, tmp_path / f"service-{n}.log"))
+        wait_until(
+            lambda: len(results_by_source(kafka_bootstrap, topics.output)) >= 3_000,
+            180,
+            "every result",
+        )
+        assert [s.stop() for s in services] == [0, 0, 0]
+    finally:
+        for service in services:
+            if service.process.poll() is None:
+                service.kill()
+    _all_upserted(kafka_bootstrap, topics)
+    requests = emulator.control.requests()
+    statuses = [r["status"] for r in requests]
+    first = min(_received(r) for r in requests)
+    late = [round(_received(r) - first, 2) for r in requests if r["status"] == 429]
+    assert statuses.count(429) < 0.01 * len(statuses), late
+
+
+def test_the_daily_limit_pauses_consumption_and_resumes_with_nothing_lost(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.control.configure(daily_limit=5)
+    topics = new_topics(kafka_bootstrap, partitions=2)
+    produce(kafka_bootstrap, topics.input, _distinct_events(200))
+    env = service_env(
+        kafka_bootstrap,
+        topics,
+        emulator.url,
+        BATCH_MAX_SIZE="10",
+        HUBSPOT_DAILY_PROBE_INTERVAL_S="2",
+    )
+    readyz = f"http://127.0.0.1:{env['HTTP_PORT']}/readyz"
+    with running_service(env, tmp_path / "service.log") as service:
+        wait_until(
+            lambda: (
+                httpx.get(readyz).status_code == 503 and "daily_limit" in httpx.get(readyz).text
+            ),
+            60,
+            "not ready: daily limit",
+        )
+        wait_until(
+            lambda: service.metric("subscription_upserter_paused_partitions") > 0,
+            10,
+            "paused partitions",
+        )
+        done_while_blocked = service.metric("subscription_upserter_results_total")
+        time.sleep(3)
+        assert service.metric("subscription_upserter_results_total") == done_while_blocked
+        emulator.control.configure(daily_limit=None)
+        emulator.control.reset_daily()
+        wait_until(
+            lambda: service.metric("subscription_upserter_results_total") >= 200,
+            60,
+            "every result after the reset",
+        )
+        assert httpx.get(readyz).status_code == 200
+        assert service.stop() == 0
+    _all_upserted(kafka_bootstrap, topics)
+    assert any(r["status"] == 429 for r in emulator.control.requests())
+
+
+def test_refused_credentials_hold_until_a_new_token_appears_in_the_mounted_file(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("stale-token-0000\n")
+    topics = new_topics(kafka_bootstrap, partitions=1)
+    produce(kafka_bootstrap, topics.input, _distinct_events(50))
+    env = service_env(
+        kafka_bootstrap,
+        topics,
+        emulator.url,
+        HUBSPOT_ACCESS_TOKEN_FILE=str(token_file),
+        HUBSPOT_AUTH_RETRY_S="1",
+    )
+    del env["HUBSPOT_ACCESS_TOKEN"]
+    readyz = f"http://127.0.0.1:{env['HTTP_PORT']}/readyz"
+    with running_service(env, tmp_path / "service.log") as service:
+        wait_until(
+            lambda: service.metric("subscription_upserter_hubspot_auth_failures_total") >= 2,
+            60,
+            "refused credentials",
+        )
+        assert "credentials" in httpx.get(readyz).text
+        assert service.metric("subscription_upserter_results_total") == 0
+        token_file.write_text(TOKEN + "\n")
+        wait_until(
+            lambda: service.metric("subscription_upserter_results_total") >= 50,
+            60,
+            "results once the token is valid",
+        )
+        assert httpx.get(readyz).status_code == 200
+        assert service.stop() == 0
+        log = service.log_text()
+    _all_upserted(kafka_bootstrap, topics)
+    assert "stale-token-0000" not in log and TOKEN not in log
+
+
+def test_the_date_versioned_path_and_object_type_are_configurable(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    topics = new_topics(kafka_bootstrap, partitions=1)
+    produce(kafka_bootstrap, topics.input, _distinct_events(20))
+    env = service_env(
+        kafka_bootstrap,
+        topics,
+        emulator.url,
+        HUBSPOT_API_VERSION="2026-03",
+        HUBSPOT_OBJECT_TYPE="subscriptions",
+    )
+    with running_service(env, tmp_path / "service.log") as service:
+        wait_until(
+            lambda: service.metric("subscription_upserter_results_total") >= 20, 60, "every result"
+        )
+        assert service.stop() == 0
+    paths = {r["path"] for r in emulator.control.requests()}
+    assert paths == {"/crm/objects/2026-03/subscriptions/batch/upsert"}
+    _all_upserted(kafka_bootstrap, topics)
+
+
+def test_no_token_appears_in_logs_results_dead_letters_or_metrics(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    topics = new_topics(kafka_bootstrap, partitions=1)
+    events = _distinct_events(30)
+    events.append((b"bad", b"{oops"))
+    events.append(event_bytes("sub-unknown", no_such_property="x"))
+    produce(kafka_bootstrap, topics.input, events)
+    env = service_env(kafka_bootstrap, topics, emulator.url, LOG_LEVEL="DEBUG")
+    with running_service(env, tmp_path / "service.log") as service:
+        wait_until(
+            lambda: service.metric("subscription_upserter_results_total") >= 32, 60, "every result"
+        )
+        metrics_text = httpx.get(service.metrics_url).text
+        assert service.stop() == 0
+        log = service.log_text()
+    outputs = [r.value or b"" for r in read_all(kafka_bootstrap, topics.output)]
+    outputs += [str(r.headers).encode() for r in read_all(kafka_bootstrap, topics.dlq)]
+    for text in [log, metrics_text, *(o.decode(errors="replace") for o in outputs)]:
+        assert TOKEN not in text

@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from bench import chart, machine
@@ -54,6 +55,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         default=",".join(SCENARIOS),
         help=f"comma-separated scenarios (default: all of {', '.join(SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        help="use this running Kafka cluster instead of starting a local broker "
+        "(its CPU is then not measured)",
     )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"output folder ({OUT_DIR})")
     parser.add_argument(
@@ -94,17 +100,30 @@ def baseline_result(results: dict[str, ScenarioResult]) -> ScenarioResult | None
     return result
 
 
-def run(mode: Mode, names: list[str], out_dir: Path, work_dir: Path) -> tuple[list[str], bool]:
+@contextmanager
+def kafka(bootstrap: str | None, work_dir: Path) -> Iterator[tuple[str, int | None]]:
+    """The given cluster, or a local broker started here (bootstrap servers, broker pid)."""
+    if bootstrap:
+        yield bootstrap, None
+        return
+    print(f"kafka jars: {ensure_kafka_libs()}", flush=True)
+    with LocalBroker(work_dir / "kafka") as broker:
+        yield broker.bootstrap_servers, broker.pid
+
+
+def run(
+    mode: Mode, names: list[str], out_dir: Path, work_dir: Path, bootstrap: str | None
+) -> tuple[list[str], bool]:
     info_ = machine.describe()
     for line in machine.header_lines(info_, mode.name):
         print(line, flush=True)
-    print(f"kafka jars: {ensure_kafka_libs()}; work folder: {work_dir}", flush=True)
+    print(f"work folder: {work_dir}", flush=True)
     rows: list[str] = []
     results: dict[str, ScenarioResult] = {}
     ok = True
-    with LocalBroker(work_dir / "kafka") as broker:
-        ctx = Context(broker.bootstrap_servers, broker.pid, mode, work_dir)
-        ctx.log(f"kafka broker on {broker.bootstrap_servers}")
+    with kafka(bootstrap, work_dir) as (servers, broker_pid):
+        ctx = Context(servers, broker_pid, mode, work_dir)
+        ctx.log(f"kafka on {servers}")
         for name in names:
             ctx.log(f"--- {name}")
             try:
@@ -142,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()
-    lines, ok = run(mode, names, args.out, work_dir)
+    lines, ok = run(mode, names, args.out, work_dir, args.bootstrap)
     print(f"\n== results ({mode.name} mode, {time.monotonic() - started:.0f}s) ==")
     print("\n".join(lines))
     print(f"\nJSON and chart in {args.out}")

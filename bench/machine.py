@@ -30,10 +30,10 @@ def _mem_total_gib() -> float | None:
     return None
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", *args],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -42,7 +42,16 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    return out.stdout.strip()
+
+
+def _git_commit() -> str | None:
+    """The commit, marked `+dirty` when service/ has uncommitted changes (they were measured)."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return None
+    dirty = _git("status", "--porcelain", "--", "service")
+    return f"{commit}+dirty" if dirty else commit
 
 
 def describe() -> dict[str, object]:

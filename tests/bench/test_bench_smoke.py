@@ -1,0 +1,68 @@
+"""Smoke test of `python -m bench --smoke`: it runs end to end and writes what it promises.
+
+A test of behaviour, not of timings: the smoke mode's figures mean nothing (tiny counts, a
+scaled-down budget), so only the exit code, the files and their keys are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIO_FILES = ("api_bound", "shared_budget", "overhead", "latency", "baseline")
+COMMON_KEYS = {"scenario", "mode", "machine", "config", "targets", "figures", "measured", "passed"}
+MEASURED_KEYS = {
+    "api_bound": {"service", "baseline", "ratio"},
+    "shared_budget": {"service"},
+    "overhead": {"service", "baseline", "ratio"},
+    "latency": {"p50_ms", "p99_ms", "matched", "results"},
+    "baseline": {"api_bound", "overhead"},
+}
+
+
+@pytest.mark.slow
+def test_smoke_mode_runs_every_scenario_and_writes_json(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "bench", "--smoke", "--bootstrap", kafka_bootstrap]
+    completed = subprocess.run(
+        [*command, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    assert "| scenario" in completed.stdout
+    assert "machine: " in completed.stdout
+
+    for name in SCENARIO_FILES:
+        document = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+        assert document.keys() >= COMMON_KEYS, name
+        assert document["scenario"] == name
+        assert document["mode"] == "smoke"
+        assert document["measured"].keys() >= MEASURED_KEYS[name], name
+        assert document["machine"].keys() >= {"cpu_count", "cpu_model", "python"}
+        for target in document["targets"]:
+            assert target.keys() >= {"figure", "measured", "target", "pass"}
+            assert isinstance(target["pass"], bool)
+
+    api = json.loads((out / "api_bound.json").read_text(encoding="utf-8"))["measured"]
+    service = api["service"]
+    assert service["results"] == service["events"]  # every event got its result
+    assert {"mean_inputs_per_request", "status_429", "status_429_after_first_window"} <= (
+        service.keys()
+    )
+    assert service["sustained"]["records_per_s"] is not None
+    overhead = json.loads((out / "overhead.json").read_text(encoding="utf-8"))["measured"]
+    assert {"events_per_s", "cpu_s_per_100k_events", "peak_rss_mib", "emulator_cpu_s"} <= (
+        overhead["service"].keys()
+    )
+    assert (out / "throughput.png").stat().st_size > 0

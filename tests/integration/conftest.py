@@ -17,4 +17,3 @@ def emulator() -> Iterator[RunningEmulator]:
         yield running
     finally:
         running.stop()
-

@@ -224,3 +224,12 @@ def results_by_source(bootstrap: str, topic: str) -> dict[tuple[int, int], list[
 
 def input_offsets(bootstrap: str, topic: str) -> set[tuple[int, int]]:
     return {(r.partition, r.offset) for r in read_all(bootstrap, topic)}
+
+
+def probe(url: str) -> tuple[int, str]:
+    """Status and body of a GET, or (0, "") while the server is not listening yet."""
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return 0, ""
+    return response.status_code, response.text

@@ -18,6 +18,7 @@ from tests.integration.support import (
     event_bytes,
     input_offsets,
     new_topics,
+    probe,
     produce,
     read_all,
     results_by_source,
@@ -114,9 +115,7 @@ def test_the_daily_limit_pauses_consumption_and_resumes_with_nothing_lost(
     readyz = f"http://127.0.0.1:{env['HTTP_PORT']}/readyz"
     with running_service(env, tmp_path / "service.log") as service:
         wait_until(
-            lambda: (
-                httpx.get(readyz).status_code == 503 and "daily_limit" in httpx.get(readyz).text
-            ),
+            lambda: probe(readyz)[0] == 503 and "daily_limit" in probe(readyz)[1],
             60,
             "not ready: daily limit",
         )

@@ -49,6 +49,7 @@ def build_app(state: EmulatorState) -> web.Application:
     app[STATE] = state
     app.router.add_post("/crm/v3/objects/{objectType}/batch/upsert", handle_upsert)
     app.router.add_post("/crm/objects/{version}/{objectType}/batch/upsert", handle_upsert)
+    app.router.add_post("/oauth/v3/token", handle_token)
     add_control_routes(app)
     app.router.add_route("*", "/{tail:.*}", handle_unknown_path)
     return app
@@ -74,6 +75,17 @@ async def handle_upsert(request: web.Request) -> web.StreamResponse:
     if ex.fault is not None and ex.fault.when == "before":
         return await _carry_out(ex, ex.fault, applied=0)
     return await _process(ex)
+
+
+async def handle_token(request: web.Request) -> web.Response:
+    """HubSpot's OAuth refresh-token grant: new access and refresh tokens, or a 400."""
+    state = request.app[STATE]
+    form = {key: str(value) for key, value in (await request.post()).items()}
+    issued = state.oauth.refresh(state.config, form)
+    if issued is None:
+        body = {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}
+        return web.json_response(body, status=400)
+    return web.json_response(issued)
 
 
 async def handle_unknown_path(request: web.Request) -> web.Response:

@@ -92,6 +92,13 @@ class EmulatorConfig:
     seed: int | None = None
     # Every write is kept (about 0.7 KB each): switch off for long benchmarks.
     record_history: bool = True
+    # False: an invalid input rejects the whole request with a 400 and no per-input context,
+    # even when every input has a trace id (HubSpot does this for some validation errors).
+    multi_status: bool = True
+    # OAuth refresh-token grant at /oauth/v3/token: client id -> secret, initial refresh tokens.
+    oauth_clients: dict[str, str] = dataclasses.field(default_factory=dict)
+    oauth_refresh_tokens: frozenset[str] = frozenset()
+    oauth_access_ttl_s: int = 1_800
     # Newest request log entries kept (None: all); counters in stats are never trimmed.
     request_log_limit: int | None = 20_000
 

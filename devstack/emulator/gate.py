@@ -40,7 +40,7 @@ def admit(state: EmulatorState, authorization: str | None, object_type: str) -> 
     token = bearer_token(authorization)
     key = token or ""
     interval_s = cfg.rate_limit_interval_ms / 1000
-    auth_error = _auth_error(cfg, token, object_type)
+    auth_error = _auth_error(cfg, token, object_type, state.oauth.valid(token))
     if auth_error is not None:
         burst = state.window.record(key, cfg.rate_limit_max, interval_s)
         return Admission(auth_error, rate_headers(cfg, burst, state.daily.peek(cfg.daily_limit)))
@@ -68,12 +68,14 @@ def rate_headers(cfg: EmulatorConfig, burst: Budget, daily: Budget) -> dict[str,
     return headers
 
 
-def _auth_error(cfg: EmulatorConfig, token: str | None, object_type: str) -> ErrorReply | None:
+def _auth_error(
+    cfg: EmulatorConfig, token: str | None, object_type: str, oauth_valid: bool
+) -> ErrorReply | None:
     if token is None:
         return unauthenticated()
     if token in cfg.no_scope_tokens:
         return missing_scopes(f"crm.objects.{object_type}.write")
-    if token in cfg.tokens or cfg.accept_any_token:
+    if token in cfg.tokens or cfg.accept_any_token or oauth_valid:
         return None
     return unauthenticated()
 

@@ -17,6 +17,7 @@ from typing import Any
 from devstack.emulator.clock import Clock, SystemClock, iso_millis
 from devstack.emulator.config import EmulatorConfig, parse_instant
 from devstack.emulator.faults import FaultPlan
+from devstack.emulator.oauth import OAuthIssuer
 from devstack.emulator.ratelimit import DailyCounter, RollingWindow
 from devstack.emulator.store import Store
 from devstack.emulator.validation import Schema
@@ -42,6 +43,7 @@ class EmulatorState:
         self.window = RollingWindow(self.clock)
         self.daily = DailyCounter(self.clock, _reset_time(config))
         self.faults = FaultPlan(self.rng)
+        self.oauth = OAuthIssuer(self.clock)
 
     @property
     def active(self) -> Active:
@@ -83,6 +85,7 @@ class EmulatorState:
         usage = self.window.usage(interval_s)
         return {
             **self.store.counters(),
+            "oauthRefreshes": self.oauth.refreshes,
             "window": {
                 "intervalMs": cfg.rate_limit_interval_ms,
                 "max": cfg.rate_limit_max,

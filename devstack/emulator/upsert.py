@@ -76,7 +76,7 @@ def _split(
             bad.append((inp, problems))
         else:
             good.append(inp)
-    if bad and not all_traced(inputs):
+    if bad and (not state.active.config.multi_status or not all_traced(inputs)):
         raise invalid_properties([p for _, problems in bad for p in problems])
     return good, [input_error(problems, inp.trace_id or "") for inp, problems in bad]
 

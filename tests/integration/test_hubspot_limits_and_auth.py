@@ -219,3 +219,40 @@ def test_no_token_appears_in_logs_results_dead_letters_or_metrics(
     outputs += [str(r.headers).encode() for r in read_all(kafka_bootstrap, topics.dlq)]
     for text in [log, metrics_text, *(o.decode(errors="replace") for o in outputs)]:
         assert TOKEN not in text
+
+
+def test_oauth_access_tokens_are_refreshed_ahead_of_expiry_without_a_401(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    secret, refresh = "oauth-client-secret-91ab", "oauth-refresh-token-5d2e"
+    emulator.control.configure(
+        oauth_clients={"client-1": secret}, oauth_refresh_tokens=[refresh], oauth_access_ttl_s=4
+    )
+    topics = new_topics(kafka_bootstrap, partitions=1)
+    env = service_env(
+        kafka_bootstrap,
+        topics,
+        emulator.url,
+        HUBSPOT_CLIENT_ID="client-1",
+        HUBSPOT_CLIENT_SECRET=secret,
+        HUBSPOT_REFRESH_TOKEN=refresh,
+        HUBSPOT_OAUTH_REFRESH_MARGIN_S="2",
+    )
+    del env["HUBSPOT_ACCESS_TOKEN"]
+    with running_service(env, tmp_path / "service.log") as service:
+        for wave in range(3):
+            produce(kafka_bootstrap, topics.input, _distinct_events(20, prefix=f"w{wave}"))
+            wait_until(
+                lambda n=wave: (
+                    service.metric("subscription_upserter_results_total") >= 20 * (n + 1)
+                ),
+                60,
+                f"wave {wave}",
+            )
+            time.sleep(2.5)
+        assert service.stop() == 0
+        log = service.log_text()
+    _all_upserted(kafka_bootstrap, topics)
+    assert emulator.control.stats()["oauthRefreshes"] >= 2
+    assert {r["status"] for r in emulator.control.requests()} == {200}
+    assert secret not in log and refresh not in log

@@ -230,3 +230,28 @@ def test_a_missing_topic_stops_start_up_with_a_clear_line(
         assert service.process.wait(timeout=60) != 0
     assert "no-such-topic" in service.log_text()
     assert ID_PROPERTY  # settings other than the topics were valid
+
+
+def test_a_poison_input_in_a_rejected_batch_is_isolated_and_the_other_99_are_upserted(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.control.configure(multi_status=False)
+    topics = new_topics(kafka_bootstrap, partitions=1)
+    events = [event_bytes(f"sub-{n:03d}", hs_name=f"Plan {n}") for n in range(100)]
+    events[63] = event_bytes("sub-063", hs_name="x", no_such_property="poison")
+    produce(kafka_bootstrap, topics.input, list(events))
+    env = service_env(kafka_bootstrap, topics, emulator.url, BATCH_MAX_WAIT_MS="3000")
+    with running_service(env, tmp_path / "service.log") as service:
+        _wait_for_all_results(kafka_bootstrap, topics, 100)
+        assert service.stop() == 0
+    results = {
+        o: docs[0] for (_, o), docs in results_by_source(kafka_bootstrap, topics.output).items()
+    }
+    assert [o for o, r in results.items() if r["status"] == "failed"] == [63]
+    assert sum(1 for r in results.values() if r["status"] == "upserted") == 99
+    requests = emulator.control.requests()
+    assert requests[0]["inputs"] == 100 and requests[0]["status"] == 400
+    assert len(requests) <= 1 + 2 * 7
+    assert len(emulator.control.store()) == 99
+    dead = read_all(kafka_bootstrap, topics.dlq)
+    assert [d.headers["source.offset"] for d in dead] == [b"63"]

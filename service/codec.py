@@ -41,11 +41,11 @@ def decode_event(raw: RawMessage, limits: ValidationLimits) -> Event | Rejection
         document = _parse_json(raw.value)
         return _build_event(raw, document, limits)
     except _InvalidEventError as bad:
-        return _rejection(raw, bad)
+        return _rejection(raw, bad, limits)
 
 
-def _rejection(raw: RawMessage, bad: _InvalidEventError) -> Rejection:
-    readable_id = _readable_id(raw.value)
+def _rejection(raw: RawMessage, bad: _InvalidEventError, limits: ValidationLimits) -> Rejection:
+    readable_id = _readable_id(raw.value, limits.max_id_length)
     return Rejection(
         raw=raw,
         category=bad.category,
@@ -55,14 +55,16 @@ def _rejection(raw: RawMessage, bad: _InvalidEventError) -> Rejection:
     )
 
 
-def _readable_id(value: bytes | None) -> str | None:
+def _readable_id(value: bytes | None, max_length: int) -> str | None:
+    """The event's id when it is usable as the result's key; an over-long id is not (copied into
+    the result's key and value it could exceed the broker's message size)."""
     try:
         document = orjson.loads(value or b"")
     except orjson.JSONDecodeError:
         return None
     if isinstance(document, dict):
         candidate = document.get("id")
-        if isinstance(candidate, str) and candidate.strip():
+        if isinstance(candidate, str) and candidate.strip() and len(candidate) <= max_length:
             return candidate
     return None
 

@@ -10,6 +10,7 @@ from service.app import run
 from service.config import SECRET_FIELDS, load_settings
 from service.errors import ConfigError, ServiceError
 from service.logs import configure_logging
+from service.redrive import DEFAULT_MAX_REDRIVES, STATUSES, RedriveOptions, parse_instant, redrive
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +33,47 @@ def _parser() -> argparse.ArgumentParser:
         description="Read the settings from the environment, report the first problem "
         "in one line, or print the effective settings with secrets hidden.",
     )
+    redrive = commands.add_parser(
+        "redrive",
+        help="republish dead letters to the input topic (filters, dry run, loop guard)",
+        description="Read KAFKA_DLQ_TOPIC with its own consumer group up to the end offsets "
+        "present at start and republish the selected records to KAFKA_INPUT_TOPIC with "
+        "their original key, value and headers plus a `redrive.count` header.",
+    )
+    redrive.add_argument(
+        "--category",
+        action="append",
+        default=[],
+        help="only records with this error.category (repeatable)",
+    )
+    redrive.add_argument(
+        "--status", action="append", choices=STATUSES, default=[], help="only failed or invalid"
+    )
+    redrive.add_argument("--since", help="only dead letters written at or after this ISO time")
+    redrive.add_argument("--until", help="only dead letters written before this ISO time")
+    redrive.add_argument(
+        "--max-redrives",
+        type=int,
+        default=DEFAULT_MAX_REDRIVES,
+        help="skip records already redriven this many times (default %(default)s)",
+    )
+    redrive.add_argument(
+        "--dry-run", action="store_true", help="list what would be sent; send and commit nothing"
+    )
+    redrive.add_argument("--group", help="consumer group (default: KAFKA_GROUP_ID + '-redrive')")
     return parser
+
+
+def _redrive_options(args: argparse.Namespace) -> RedriveOptions:
+    return RedriveOptions(
+        categories=frozenset(args.category),
+        statuses=frozenset(args.status),
+        since=parse_instant(args.since) if args.since else None,
+        until=parse_instant(args.until) if args.until else None,
+        max_redrives=args.max_redrives,
+        dry_run=args.dry_run,
+        group=args.group,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name.upper()}={shown}")
             return 0
         configure_logging(settings.log_level.value)
+        if args.command == "redrive":
+            return redrive(settings, _redrive_options(args))
         return run(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -41,7 +41,7 @@ ALLOWED_SERVICE_IMPORTS: dict[str, set[str]] = {
     "adapters.kafka": CORE | {"ports", "__init__"},
     "adapters.hubspot": CORE | {"ports", "__init__"},
 }
-COMPOSITION_ROOT = {"app", "__main__"}
+COMPOSITION_ROOT = {"app", "__main__", "redrive"}
 
 
 def _module_name(path: Path) -> str:

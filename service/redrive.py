@@ -1,0 +1,274 @@
+"""`python -m service redrive`: send dead letters back to the input topic.
+
+Composition-root level: reads the settings (the same as `run`, security included) and uses
+confluent-kafka directly. Reads KAFKA_DLQ_TOPIC with its own consumer group from the group's
+committed position up to the end offsets present at start, keeps the records that match the
+filters, and republishes them to KAFKA_INPUT_TOPIC with their original key, value and
+headers (the `error.*` and `source.*` headers the service added are removed) plus a
+`redrive.count` header. Records already redriven `max_redrives` times are skipped, which
+stops loops. Progress is committed only after the producer has delivered everything, so a
+second run resends nothing; `--dry-run` lists what would be sent and commits nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from service.config import Settings
+from service.errors import ConfigError, ServiceError
+from service.logs import REDACT
+
+REDRIVE_COUNT = "redrive.count"
+ADDED_PREFIXES = ("error.", "source.")
+STATUSES = ("failed", "invalid")
+DEFAULT_MAX_REDRIVES = 3
+
+
+@dataclass(frozen=True)
+class RedriveOptions:
+    """What to select and how: the command line's options."""
+
+    categories: frozenset[str] = frozenset()
+    statuses: frozenset[str] = frozenset()
+    since: datetime | None = None
+    until: datetime | None = None
+    max_redrives: int = DEFAULT_MAX_REDRIVES
+    dry_run: bool = False
+    group: str | None = None
+    idle_timeout_s: float = 30.0
+
+
+@dataclass
+class Summary:
+    sent: int = 0
+    skipped_by_filter: int = 0
+    skipped_by_loop_guard: int = 0
+    lines: list[str] = field(default_factory=list)
+
+    def line(self, *, dry_run: bool) -> str:
+        verb = "would send" if dry_run else "sent"
+        return (
+            f"redrive: {verb} {self.sent}, skipped by filter {self.skipped_by_filter}, "
+            f"skipped by loop guard {self.skipped_by_loop_guard}"
+        )
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 timestamp; without a zone it is taken as UTC."""
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"not an ISO 8601 timestamp: {text!r}") from None
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def _header(headers: Sequence[tuple[str, bytes | None]], name: str) -> str | None:
+    for key, value in reversed(headers):
+        if key == name:
+            return (value or b"").decode("utf-8", errors="replace")
+    return None
+
+
+def redrive_count(headers: Sequence[tuple[str, bytes | None]]) -> int:
+    text = _header(headers, REDRIVE_COUNT)
+    try:
+        return max(0, int(text)) if text is not None else 0
+    except ValueError:
+        return 0
+
+
+def republished_headers(
+    headers: Sequence[tuple[str, bytes | None]],
+) -> list[tuple[str, str | bytes]]:
+    """The original headers (minus what the DLQ writer and earlier redrives added), counted."""
+    count = redrive_count(headers)
+    kept: list[tuple[str, str | bytes]] = [
+        (key, value or b"")
+        for key, value in headers
+        if not key.startswith(ADDED_PREFIXES) and key != REDRIVE_COUNT
+    ]
+    kept.append((REDRIVE_COUNT, str(count + 1).encode()))
+    return kept
+
+
+def selected(
+    headers: Sequence[tuple[str, bytes | None]], timestamp_ms: int | None, options: RedriveOptions
+) -> bool:
+    if options.categories and _header(headers, "error.category") not in options.categories:
+        return False
+    if options.statuses and _header(headers, "error.status") not in options.statuses:
+        return False
+    if options.since is None and options.until is None:
+        return True
+    if timestamp_ms is None:
+        return False
+    instant = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    if options.since is not None and instant < options.since:
+        return False
+    return options.until is None or instant < options.until
+
+
+def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdout) -> int:
+    """Run one redrive pass; prints one line per record (dry run or loop guard) and a summary."""
+    common: dict[str, Any] = {
+        **settings.kafka_client_config(),
+        "client.id": f"subscription-upserter-redrive-{socket.gethostname()}",
+    }
+    for secret in ("sasl.password", "ssl.key.password"):
+        REDACT.add(str(common.get(secret) or ""))
+    group = options.group or f"{settings.kafka_group_id}-redrive"
+    consumer = Consumer(
+        {
+            **common,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        ranges = _ranges(consumer, settings.kafka_dlq_topic, settings.kafka_input_topic)
+        summary = Summary()
+        producer = None if options.dry_run else Producer({**common, "enable.idempotence": True})
+        failures: list[str] = []
+
+        def send(message: Message) -> None:
+            headers = list(message.headers() or [])
+            assert producer is not None
+            producer.produce(
+                settings.kafka_input_topic,
+                key=message.key(),
+                value=message.value(),
+                headers=republished_headers(headers),
+                on_delivery=lambda error, _: failures.append(str(error)) if error else None,
+            )
+            producer.poll(0)
+
+        positions = _read(consumer, settings.kafka_dlq_topic, ranges, options, summary, send, out)
+        if producer is not None:
+            remaining = producer.flush(60)
+            if remaining or failures:
+                reason = failures[0] if failures else f"{remaining} records not delivered"
+                raise ServiceError(f"redrive stopped, nothing committed: {reason}")
+            commits = [
+                TopicPartition(settings.kafka_dlq_topic, partition, offset)
+                for partition, offset in positions.items()
+            ]
+            if commits:
+                consumer.commit(offsets=commits, asynchronous=False)
+        print(summary.line(dry_run=options.dry_run), file=out)
+        return 0
+    except KafkaException as exc:
+        raise ServiceError(f"redrive failed: {exc.args[0]}") from None
+    finally:
+        consumer.close()
+
+
+def _ranges(consumer: Consumer, dlq: str, input_topic: str) -> dict[int, tuple[int, int]]:
+    """For each DLQ partition with something to read: (start, end) at the time of the call."""
+    try:
+        metadata = consumer.list_topics(timeout=15)
+    except KafkaException as exc:
+        raise ConfigError(f"cannot reach Kafka: {exc.args[0]}") from None
+    missing = [topic for topic in (dlq, input_topic) if topic not in metadata.topics]
+    if missing:
+        raise ConfigError(f"Kafka topics do not exist: {', '.join(missing)}")
+    partitions = sorted(metadata.topics[dlq].partitions)
+    committed = consumer.committed([TopicPartition(dlq, p) for p in partitions], timeout=15)
+    ranges: dict[int, tuple[int, int]] = {}
+    for tp in committed:
+        low, high = consumer.get_watermark_offsets(TopicPartition(dlq, tp.partition), timeout=15)
+        start = tp.offset if tp.offset >= 0 else low
+        start = max(start, low)
+        if start < high:
+            ranges[tp.partition] = (start, high)
+    return ranges
+
+
+def _read(  # noqa: PLR0917 - a private step of redrive
+    consumer: Consumer,
+    dlq: str,
+    ranges: dict[int, tuple[int, int]],
+    options: RedriveOptions,
+    summary: Summary,
+    send: Callable[[Message], None],
+    out: TextIO,
+) -> dict[int, int]:
+    """Process every record in `ranges`; returns the next offset to commit per partition."""
+    positions = {partition: start for partition, (start, _) in ranges.items()}
+    if not ranges:
+        return positions
+    consumer.assign([TopicPartition(dlq, p, start) for p, (start, _) in ranges.items()])
+    pending = set(ranges)
+    last_progress = time.monotonic()
+    while pending:
+        if time.monotonic() - last_progress > options.idle_timeout_s:
+            raise ServiceError(
+                f"redrive stopped, nothing committed: no progress on {dlq} partitions "
+                f"{sorted(pending)} for {options.idle_timeout_s:.0f}s"
+            )
+        message = consumer.poll(0.5)
+        if message is None:
+            continue
+        partition = message.partition() or 0
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                if partition in pending and (message.offset() or 0) >= ranges[partition][1]:
+                    pending.discard(partition)
+                continue
+            if error.fatal():
+                raise KafkaException(error)
+            continue
+        offset = message.offset() or 0
+        if partition not in pending or offset >= ranges[partition][1]:
+            pending.discard(partition)
+            continue
+        last_progress = time.monotonic()
+        _handle(message, options, summary, send, out)
+        positions[partition] = offset + 1
+        if offset + 1 >= ranges[partition][1]:
+            pending.discard(partition)
+    return positions
+
+
+def _handle(
+    message: Message,
+    options: RedriveOptions,
+    summary: Summary,
+    send: Callable[[Message], None],
+    out: TextIO,
+) -> None:
+    headers = list(message.headers() or [])
+    _, timestamp = message.timestamp()
+    if not selected(headers, timestamp if timestamp > 0 else None, options):
+        summary.skipped_by_filter += 1
+        return
+    where = f"{message.partition()}/{message.offset()}"
+    key = (message.key() or b"").decode("utf-8", errors="replace")
+    category = _header(headers, "error.category") or "-"
+    reason = (_header(headers, "error.message") or "").replace("\n", " ")[:200]
+    count = redrive_count(headers)
+    if count >= options.max_redrives:
+        summary.skipped_by_loop_guard += 1
+        print(
+            f"skip {where} key={key!r} {category}: already redriven {count} times "
+            f"(--max-redrives {options.max_redrives})",
+            file=out,
+        )
+        return
+    summary.sent += 1
+    if options.dry_run:
+        print(f"would send {where} key={key!r} {category}: {reason}", file=out)
+        return
+    send(message)

@@ -184,7 +184,7 @@ def _ranges(consumer: Consumer, dlq: str, input_topic: str) -> dict[int, tuple[i
     if missing:
         raise ConfigError(f"Kafka topics do not exist: {', '.join(missing)}")
     partitions = sorted(metadata.topics[dlq].partitions)
-    committed = consumer.committed([TopicPartition(dlq, p) for p in partitions], timeout=15)
+    committed = _committed(consumer, [TopicPartition(dlq, p) for p in partitions])
     ranges: dict[int, tuple[int, int]] = {}
     for tp in committed:
         low, high = consumer.get_watermark_offsets(TopicPartition(dlq, tp.partition), timeout=15)
@@ -193,6 +193,26 @@ def _ranges(consumer: Consumer, dlq: str, input_topic: str) -> dict[int, tuple[i
         if start < high:
             ranges[tp.partition] = (start, high)
     return ranges
+
+
+def _committed(
+    consumer: Consumer, partitions: list[TopicPartition], timeout_s: float = 30.0
+) -> list[TopicPartition]:
+    """The group's committed offsets, waiting out a coordinator that is still being elected."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=10)
+        except KafkaException as exc:
+            error = exc.args[0]
+            retriable = isinstance(error, KafkaError) and (
+                error.retriable()
+                or error.code()
+                in {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+            )
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _read(  # noqa: PLR0917 - a private step of redrive

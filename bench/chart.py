@@ -75,7 +75,8 @@ def plot(path: Path, panels: Mapping[str, Sequence[Request]], limit: Limit) -> P
         top, bottom = axes[0][column], axes[1][column]
         xs = [n + 0.5 for n in range(seconds)]
         top.bar(xs, per_s, width=1.0, color="#9ecae1", label="inputs upserted per second")
-        top.plot(xs, _rolling_mean(per_s, 10), color="#08519c", label="10-s rolling mean")
+        width = max(1, round(limit.interval_s))
+        top.plot(xs, _rolling_mean(per_s, width), color="#08519c", label=f"{width}-s rolling mean")
         top.axhline(limit.records_per_s, color="#d62728", linestyle="--",
                     label=f"limit {limit.records_per_s:,.0f} records/s")  # fmt: skip
         top.set_title(title)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 COLUMNS = ("scenario", "figure", "measured", "target", "result")
-WIDTHS = (14, 42, 20, 22, 6)
+WIDTHS = (14, 42, 20, 28, 6)
 
 
 @dataclass(frozen=True, slots=True)

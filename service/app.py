@@ -12,6 +12,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -26,6 +27,7 @@ from service.adapters.hubspot import (
 from service.adapters.kafka import (
     KafkaSink,
     KafkaSource,
+    TransactionalKafkaSink,
     check_topics,
     consumer_config,
     producer_config,
@@ -34,7 +36,8 @@ from service.batching import BatchLimits
 from service.caller import CallerPolicy, UpsertCaller
 from service.clock import Clock, SystemClock
 from service.codec import ValidationLimits
-from service.config import Settings
+from service.commit import Committer, OffsetCommitter, TransactionCommitter
+from service.config import DeliveryGuarantee, Settings
 from service.health import Health
 from service.logs import REDACT
 from service.metrics import Metrics
@@ -148,11 +151,14 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         ),
         aborted=hard_stop.is_set,
     )
+    source = KafkaSource(
+        consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
+    )
+    sink, committer = _sink_and_committer(settings, common, source)
     pipeline = Pipeline(
-        source=KafkaSource(
-            consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
-        ),
-        sink=KafkaSink(producer_config(common)),
+        source=source,
+        sink=sink,
+        committer=committer,
         execute=caller.execute,
         clock=clock,
         metrics=metrics,
@@ -162,6 +168,19 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
     )
     endpoints = HttpEndpoints(settings.http_host, settings.http_port, health, registry)
     return Running(pipeline, endpoints, health, metrics)
+
+
+def _sink_and_committer(
+    settings: Settings, common: dict[str, Any], source: KafkaSource
+) -> tuple[KafkaSink, Committer]:
+    """at_least_once: a plain producer and consumer commits; exactly_once: transactions."""
+    if settings.delivery_guarantee is DeliveryGuarantee.AT_LEAST_ONCE:
+        return KafkaSink(producer_config(common)), OffsetCommitter(source)
+    transactional_id = settings.kafka_transactional_id or (
+        f"{settings.kafka_group_id}-{socket.gethostname()}"
+    )
+    sink = TransactionalKafkaSink(producer_config(common), transactional_id)
+    return sink, TransactionCommitter(source, sink, flush_timeout_s=60)
 
 
 def run(settings: Settings) -> int:

@@ -8,7 +8,8 @@
     │   ├── AuthError                401/403: credentials, not events, are wrong
     │   └── RejectedBatchError       a 4xx that rejects the whole request
     ├── DeliveryError            the broker refused a result or dead-letter record
-    └── CommitError              an offset commit failed (retried at the next interval)
+    ├── CommitError              an offset commit failed (retried at the next interval)
+    └── TransactionError         a Kafka transaction failed and was aborted (exactly_once)
 
 Third-party exceptions are translated at the adapter boundary (`raise ... from exc`).
 """
@@ -73,3 +74,7 @@ class DeliveryError(ServiceError):
 
 class CommitError(ServiceError):
     """An offset commit failed; the positions are committed again later."""
+
+
+class TransactionError(ServiceError):
+    """A Kafka transaction could not commit and was aborted; the service must restart."""

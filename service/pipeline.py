@@ -13,15 +13,18 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from service.batching import Batcher, BatchLimits
 from service.clock import Clock
 from service.codec import ValidationLimits, decode_event
-from service.errors import DeliveryError, ServiceError
+from service.commit import Committer, OffsetCommitter
+from service.errors import CommitError, DeliveryError, ServiceError, TransactionError
 from service.health import Health
 from service.metrics import Metrics
 from service.model import Batch, BatchOutcome, RawMessage, Rejection, Status
 from service.offsets import OffsetTracker, TopicPartition
+from service.ordering import InOrderRelease
 from service.ports import EventSource, RecordSink
 from service.records import OutboundRecord, Topics, records_for_input, records_for_rejection
 from service.workers import Finished, Workers
@@ -31,6 +34,13 @@ log = logging.getLogger(__name__)
 _IDLE_POLL_S = 0.2
 _BUSY_POLL_S = 0.01
 _GAUGE_INTERVAL_S = 1.0
+
+
+class _Outcome(NamedTuple):
+    raw: RawMessage
+    records: list[OutboundRecord]
+    status: Status
+    category: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,7 @@ class Pipeline:
         health: Health,
         config: PipelineConfig,
         hard_stop: threading.Event | None = None,
+        committer: Committer | None = None,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
@@ -74,6 +85,10 @@ class Pipeline:
         self._buffered_bytes = 0
         self._assigned: set[TopicPartition] = set()
         self._paused = False
+        self._committer = committer or OffsetCommitter(source)
+        self._release: InOrderRelease[_Outcome] | None = (
+            InOrderRelease() if self._committer.exactly_once else None
+        )
 
     @property
     def hard_stopped(self) -> bool:
@@ -124,11 +139,13 @@ class Pipeline:
         revoked = set(partitions)
         self._batcher.drop_partitions(revoked)
         self._settle(self._clock.monotonic() + self._cfg.rebalance_timeout_s)
-        self._commit({tp: p for tp, p in self._tracker.commit_positions().items() if tp in revoked})
+        self._commit(only=revoked)
         self._forget(revoked)
 
     def on_lost(self, partitions: list[TopicPartition]) -> None:
         log.warning("partitions lost: %s; their work will not be committed", partitions)
+        if self._committer.exactly_once:
+            self._fatal = TransactionError("partitions lost in exactly_once mode; restarting")
         lost = set(partitions)
         self._batcher.drop_partitions(lost)
         self._forget(lost)
@@ -137,6 +154,8 @@ class Pipeline:
 
     def _accept(self, raw: RawMessage, now: float) -> None:
         self._tracker.consumed((raw.topic, raw.partition), raw.offset)
+        if self._release is not None:
+            self._release.consumed((raw.topic, raw.partition), raw.offset)
         self._buffered_bytes += raw.size
         decoded = decode_event(raw, self._cfg.validation)
         if isinstance(decoded, Rejection):
@@ -183,6 +202,15 @@ class Pipeline:
     def _publish_event(
         self, raw: RawMessage, records: list[OutboundRecord], status: Status, category: str | None
     ) -> None:
+        outcome = _Outcome(raw, records, status, category)
+        if self._release is None:
+            self._emit(outcome)
+            return
+        for ready in self._release.ready((raw.topic, raw.partition), raw.offset, outcome):
+            self._emit(ready)
+
+    def _emit(self, outcome: _Outcome) -> None:
+        raw, records, status, category = outcome
         tp = (raw.topic, raw.partition)
         self._tracker.outcome_published(tp, raw.offset, len(records))
         self._buffered_bytes -= raw.size
@@ -215,18 +243,22 @@ class Pipeline:
         now = self._clock.monotonic()
         if now >= self._next_commit:
             self._next_commit = now + self._cfg.commit_interval_s
-            self._commit(self._tracker.commit_positions())
+            self._commit()
 
-    def _commit(self, positions: dict[TopicPartition, int]) -> None:
-        if not positions:
-            return
+    def _commit(self, only: set[TopicPartition] | None = None) -> None:
         try:
-            self._source.commit(positions)
-        except ServiceError as exc:
+            positions = self._committer.commit(self._tracker, only)
+        except CommitError as exc:
             self._metrics.commits.labels("failed").inc()
             log.warning("commit failed, will retry: %s", exc)
             return
-        self._tracker.mark_committed(positions)
+        except ServiceError as exc:
+            self._metrics.commits.labels("failed").inc()
+            log.error("commit failed: %s", exc)
+            self._fatal = exc
+            return
+        if not positions:
+            return
         self._metrics.commits.labels("ok").inc()
         wall = self._clock.wall()
         for (topic, partition), position in positions.items():
@@ -292,7 +324,8 @@ class Pipeline:
         if self._fatal is None:
             self._health.block("shutdown", "draining")
             self._drain(deadline)
-        self._commit(self._tracker.commit_positions())
+        if self._fatal is None or not self._committer.exactly_once:
+            self._commit()
         if self._fatal is not None:
             log.error("stopping after a fatal error: %s", self._fatal)
             return 1
@@ -312,4 +345,6 @@ class Pipeline:
     def _forget(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self._tracker.forget(tp)
+            if self._release is not None:
+                self._release.forget(tp)
         self._assigned -= partitions

@@ -41,6 +41,10 @@ class EventSource(Protocol):
 
     def lag(self) -> dict[TopicPartition, int]: ...
 
+    def group_metadata(self) -> object:
+        """The consumer group metadata that fences zombie producers in a transaction."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -54,6 +58,14 @@ class RecordSink(Protocol):
     def flush(self, timeout_s: float) -> int: ...
 
     def close(self) -> None: ...
+
+
+class TransactionalSink(RecordSink, Protocol):
+    """A sink whose records and the consumer's offsets are committed in one transaction."""
+
+    def commit_transaction(self, positions: dict[TopicPartition, int], group: object) -> None:
+        """Commit the open transaction with `positions`, then open the next one."""
+        ...
 
 
 class UpsertTransport(Protocol):

@@ -8,12 +8,13 @@ what to commit or publish (the pipeline does).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from service.errors import CommitError, ConfigError
+from service.errors import CommitError, ConfigError, TransactionError
 from service.model import RawMessage
 from service.offsets import TopicPartition as PartitionKey
 from service.ports import DeliveryCallback, RebalanceListener
@@ -92,6 +93,9 @@ class KafkaSource:
     def lag(self) -> dict[PartitionKey, int]:
         return dict(self._lag)
 
+    def group_metadata(self) -> object:
+        return self._consumer.consumer_group_metadata()
+
     def close(self) -> None:
         self._consumer.close()
 
@@ -163,14 +167,88 @@ class KafkaSink:
         self._producer.flush(10)
 
 
+class TransactionalKafkaSink(KafkaSink):
+    """The sink in exactly_once mode: records and offsets commit in one transaction.
+
+    `transactional.id` must be stable for one replica (so a restarted process fences its
+    predecessor) and unique across replicas. A transaction that cannot commit is aborted
+    and raised as TransactionError: the service stops, and its restart resumes from the
+    last committed transaction (aborted records are invisible to read_committed readers).
+    """
+
+    def __init__(
+        self, config: dict[str, Any], transactional_id: str, timeout_s: float = 60
+    ) -> None:
+        self._timeout_s = timeout_s
+        transactional = {
+            **config,
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": 60_000,
+            "message.timeout.ms": 60_000,
+        }
+        try:
+            super().__init__(transactional)
+            self._producer.init_transactions(timeout_s)
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            raise TransactionError(f"cannot start Kafka transactions: {exc.args[0]}") from exc
+        self._open = True
+
+    def commit_transaction(self, positions: dict[PartitionKey, int], group: object) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+        try:
+            self._producer.send_offsets_to_transaction(offsets, group, self._timeout_s)
+            self._commit_with_retries()
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            self._abort_quietly()
+            raise TransactionError(f"transaction failed and was aborted: {exc.args[0]}") from exc
+
+    def close(self) -> None:
+        self._abort_quietly()
+
+    def _commit_with_retries(self, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                self._producer.commit_transaction(self._timeout_s)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                retriable = isinstance(error, KafkaError) and error.retriable()
+                if not retriable or attempt == attempts - 1:
+                    raise
+
+    def _abort_quietly(self) -> None:
+        try:
+            self._producer.abort_transaction(10)
+        except KafkaException as exc:
+            log.warning("could not abort the open transaction: %s", exc.args[0])
+
+
 def check_topics(config: dict[str, Any], topics: list[str], timeout_s: float = 15.0) -> None:
-    """Fail fast, with one clear line, when the broker is unreachable or a topic is missing."""
-    probe = Producer({key: value for key, value in config.items() if key != "stats_cb"})
-    try:
-        metadata = probe.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        servers = config.get("bootstrap.servers")
-        raise ConfigError(f"cannot reach Kafka at {servers}: {exc.args[0]}") from None
+    """Fail fast, with one clear line, when the broker is unreachable, refuses the credentials
+    or the TLS handshake, or a topic is missing."""
+    seen: list[KafkaError] = []
+    settings = {key: value for key, value in config.items() if key != "stats_cb"}
+    probe = Producer({**settings, "error_cb": seen.append})
+    servers = config.get("bootstrap.servers")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            metadata = probe.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+            break
+        except KafkaException as exc:
+            probe.poll(0)  # serves error_cb: authentication and TLS failures arrive there
+            refused = next((e for e in seen if e.code() in _REFUSALS), None)
+            if refused is not None:
+                auth = refused.code() == KafkaError._AUTHENTICATION
+                reason = "authentication failed" if auth else "TLS handshake failed"
+                raise ConfigError(f"Kafka at {servers}: {reason}: {refused.str()}") from None
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"cannot reach Kafka at {servers}: {exc.args[0]}") from None
     missing = [topic for topic in topics if topic not in metadata.topics]
     if missing:
         raise ConfigError(f"Kafka topics do not exist: {', '.join(missing)}")
+
+
+_REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})

@@ -24,6 +24,7 @@ CORE = {
     "records",
     "retry",
     "health",
+    "ordering",
 }
 # Pure data libraries a core module may use: no I/O, no clients.
 CORE_THIRD_PARTY = {"pydantic", "orjson"}
@@ -36,7 +37,8 @@ ALLOWED_SERVICE_IMPORTS: dict[str, set[str]] = {
     "logs": CORE,
     "workers": CORE,
     "caller": CORE | {"ports", "metrics", "config"},
-    "pipeline": CORE | {"ports", "metrics", "config", "workers", "records"},
+    "pipeline": CORE | {"ports", "metrics", "config", "workers", "records", "commit"},
+    "commit": CORE | {"ports"},
     "server": CORE | {"metrics"},
     "adapters.kafka": CORE | {"ports", "__init__"},
     "adapters.hubspot": CORE | {"ports", "__init__"},

@@ -171,12 +171,15 @@ def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed") -
                 ends[partition] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
         records: list[Consumed] = []
-        done: set[int] = set()
         deadline = time.monotonic() + 30
-        while len(done) < len(ends) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
+        idle_since = time.monotonic()
+        while time.monotonic() < deadline and not _caught_up(consumer, topic, ends):
+            message = consumer.poll(0.2)
             if message is None or message.error():
+                if time.monotonic() - idle_since > 2.0:
+                    break  # an open transaction holds the rest back (read_committed)
                 continue
+            idle_since = time.monotonic()
             partition, offset = message.partition() or 0, message.offset() or 0
             records.append(
                 Consumed(
@@ -187,11 +190,15 @@ def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed") -
                     offset,
                 )
             )
-            if offset >= ends[partition] - 1:
-                done.add(partition)
         return records
     finally:
         consumer.close()
+
+
+def _caught_up(consumer: Consumer, topic: str, ends: dict[int, int]) -> bool:
+    """Every partition's position has reached its end (transaction markers included)."""
+    positions = consumer.position([TopicPartition(topic, p) for p in ends])
+    return all(tp.offset >= ends[tp.partition] for tp in positions)
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:

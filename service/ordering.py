@@ -1,0 +1,45 @@
+"""Releases per-partition outcomes in offset order. Pure.
+
+In exactly-once mode an outcome may be published only when every earlier offset of its
+partition has been published, so that the records inside a transaction are exactly those
+of the offsets it commits. Out-of-order completions wait here until the gap closes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Generic, TypeVar
+
+from service.offsets import TopicPartition
+
+Payload = TypeVar("Payload")
+
+
+class InOrderRelease(Generic[Payload]):
+    """Holds payloads by (partition, offset) and hands back the contiguous prefix."""
+
+    def __init__(self) -> None:
+        self._order: dict[TopicPartition, deque[int]] = {}
+        self._waiting: dict[TopicPartition, dict[int, Payload]] = {}
+
+    def consumed(self, tp: TopicPartition, offset: int) -> None:
+        self._order.setdefault(tp, deque()).append(offset)
+
+    def ready(self, tp: TopicPartition, offset: int, payload: Payload) -> list[Payload]:
+        """Record a finished offset; returns every payload that may now be published, in order."""
+        order = self._order.get(tp)
+        if order is None:
+            return []
+        waiting = self._waiting.setdefault(tp, {})
+        waiting[offset] = payload
+        released: list[Payload] = []
+        while order and order[0] in waiting:
+            released.append(waiting.pop(order.popleft()))
+        return released
+
+    def held(self) -> int:
+        return sum(len(waiting) for waiting in self._waiting.values())
+
+    def forget(self, tp: TopicPartition) -> None:
+        self._order.pop(tp, None)
+        self._waiting.pop(tp, None)

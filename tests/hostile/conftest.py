@@ -1,0 +1,3 @@
+from tests.integration.conftest import emulator
+
+__all__ = ["emulator"]

@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -39,6 +40,7 @@ class RunningEmulator:
         state: EmulatorState | None = None,
     ) -> None:
         self.url = url
+        self.tls_url = ""  # set when served over HTTPS too (start_in_thread(tls=...))
         self.control = ControlClient(url)
         self.state = state  # in-process only: direct access for white-box tests
         self._stopper = stopper
@@ -69,18 +71,28 @@ class RunningEmulator:
 
 
 def start_in_thread(
-    config: EmulatorConfig | None = None, *, clock: Clock | None = None, timeout: float = 10.0
+    config: EmulatorConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    timeout: float = 10.0,
+    tls: ssl.SSLContext | None = None,
 ) -> RunningEmulator:
-    """Serve `config` from a background thread; returns once it accepts connections."""
+    """Serve `config` from a background thread; returns once it accepts connections.
+
+    With `tls`, the same app is also served over HTTPS; its address is `.tls_url` (the
+    control client keeps using the plain `.url`).
+    """
     config = config or EmulatorConfig()
     state = EmulatorState(config, clock)
-    thread = _ServerThread(Server(state, config.host, config.port))
+    thread = _ServerThread(Server(state, config.host, config.port, tls))
     thread.start()
     if not thread.ready.wait(timeout):
         raise TimeoutError("emulator did not start in time")
     if thread.error is not None:
         raise RuntimeError(f"emulator failed to start: {thread.error}") from thread.error
-    return RunningEmulator(thread.server.url, stopper=thread.shutdown, state=state)
+    running = RunningEmulator(thread.server.url, stopper=thread.shutdown, state=state)
+    running.tls_url = thread.server.tls_url
+    return running
 
 
 def start_in_subprocess(

@@ -7,6 +7,8 @@ grace so held "timeout" faults do not delay a stop) and the bound URL. Used by `
 
 from __future__ import annotations
 
+import ssl
+
 from aiohttp import web
 
 from devstack.emulator.app import build_app
@@ -18,12 +20,20 @@ SHUTDOWN_GRACE_SECONDS = 1.0
 class Server:
     """One listening emulator."""
 
-    def __init__(self, state: EmulatorState, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        state: EmulatorState,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.state = state
         self._host = host
         self._port = port
+        self._tls = tls
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.tls_url = ""
 
     async def start(self) -> str:
         """Listen; returns the base URL (the real port when 0 was asked)."""
@@ -43,6 +53,9 @@ class Server:
         self._runner = runner
         port = runner.addresses[0][1]
         self.url = f"http://{self._host}:{port}"
+        if self._tls is not None:
+            await web.TCPSite(runner, self._host, 0, ssl_context=self._tls).start()
+            self.tls_url = f"https://{self._host}:{runner.addresses[1][1]}"
         return self.url
 
     async def stop(self) -> None:

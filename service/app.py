@@ -185,7 +185,6 @@ def _sink_and_committer(
 
 def run(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
-    running = build(settings)
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -194,6 +193,7 @@ def run(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    running = build(settings)
     log.info(
         "starting",
         extra={"input_topic": settings.kafka_input_topic, "http_port": running.endpoints.port},

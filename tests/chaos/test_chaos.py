@@ -34,6 +34,7 @@ from tests.integration.support import (
     new_topics,
     produce,
     read_all,
+    result_counts,
     service_env,
     wait_until,
 )
@@ -151,16 +152,7 @@ def _run_chaos(
 
 
 def _distinct_results(chaos: _Chaos) -> int:
-    return len(_result_counts(chaos.bootstrap, chaos.topics.output, "read_committed"))
-
-
-def _result_counts(bootstrap: str, topic: str, isolation: str) -> Counter[tuple[int, int]]:
-    counts: Counter[tuple[int, int]] = Counter()
-    for record in read_all(bootstrap, topic, isolation=isolation):
-        source = record.json()["source"]
-        assert isinstance(source, dict)
-        counts[(source["partition"], source["offset"])] += 1
-    return counts
+    return len(result_counts(chaos.bootstrap, chaos.topics.output, "read_committed"))
 
 
 def _last_event_per_id(bootstrap: str, topic: str) -> dict[str, dict[str, object]]:
@@ -220,7 +212,7 @@ def test_kills_a_rebalance_and_a_broker_restart_lose_nothing_and_keep_per_id_ord
     inputs = input_offsets(kafka_bootstrap, topics.input)
     assert len(inputs) == EVENTS
     isolation = "read_committed"
-    counts = _result_counts(kafka_bootstrap, topics.output, isolation)
+    counts = result_counts(kafka_bootstrap, topics.output, isolation)
     assert set(counts) == inputs, f"{len(inputs - set(counts))} offsets have no result"
     if guarantee == "exactly_once":
         assert set(counts.values()) == {1}

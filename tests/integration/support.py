@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -240,3 +241,15 @@ def probe(url: str) -> tuple[int, str]:
     except httpx.HTTPError:
         return 0, ""
     return response.status_code, response.text
+
+
+def result_counts(
+    bootstrap: str, topic: str, isolation: str = "read_committed"
+) -> Counter[tuple[int, int]]:
+    """How many results each input (partition, offset) has in the results topic."""
+    counts: Counter[tuple[int, int]] = Counter()
+    for record in read_all(bootstrap, topic, isolation=isolation):
+        source = record.json()["source"]
+        assert isinstance(source, dict)
+        counts[(source["partition"], source["offset"])] += 1
+    return counts

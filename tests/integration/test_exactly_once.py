@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,13 @@ from tests.integration.support import (
     new_topics,
     produce,
     read_all,
+    result_counts,
     running_service,
     service_env,
     wait_until,
 )
 
 pytestmark = [pytest.mark.kafka]
-
-
-def _result_sources(bootstrap: str, topic: str, isolation: str) -> Counter[tuple[int, int]]:
-    counts: Counter[tuple[int, int]] = Counter()
-    for record in read_all(bootstrap, topic, isolation=isolation):
-        source = record.json()["source"]
-        assert isinstance(source, dict)
-        counts[(source["partition"], source["offset"])] += 1
-    return counts
 
 
 def test_a_read_committed_reader_sees_exactly_one_result_per_offset(
@@ -48,14 +39,14 @@ def test_a_read_committed_reader_sees_exactly_one_result_per_offset(
     with running_service(env, tmp_path / "service.log") as service:
         wait_until(
             lambda: (
-                sum(_result_sources(kafka_bootstrap, topics.output, "read_committed").values())
+                sum(result_counts(kafka_bootstrap, topics.output, "read_committed").values())
                 >= 1_001
             ),
             90,
             "every result, committed",
         )
         assert service.stop() == 0
-    counts = _result_sources(kafka_bootstrap, topics.output, "read_committed")
+    counts = result_counts(kafka_bootstrap, topics.output, "read_committed")
     assert set(counts) == input_offsets(kafka_bootstrap, topics.input)
     assert set(counts.values()) == {1}
     dead = read_all(kafka_bootstrap, topics.dlq)

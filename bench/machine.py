@@ -7,6 +7,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from bench.procstat import load_average
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -63,6 +65,7 @@ def describe() -> dict[str, object]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": _git_commit(),
+        "load_average_1m_at_start": load_average(),
     }
 
 
@@ -70,5 +73,6 @@ def header_lines(info: dict[str, object], mode: str) -> list[str]:
     return [
         f"machine: {info['cpu_count']} CPUs ({info['cpu_model']}), {info['memory_gib']} GiB, "
         f"{info['platform']}",
-        f"python {info['python']}; commit {info['git_commit']}; mode {mode}",
+        f"python {info['python']}; commit {info['git_commit']}; mode {mode}; "
+        f"load average at start {info['load_average_1m_at_start']}",
     ]

@@ -32,3 +32,18 @@ def peak_rss_mib(pid: int) -> float | None:
     """VmHWM: the most resident memory the process ever had, in MiB."""
     kib = status_kib(pid, "VmHWM")
     return round(kib / 1024, 1) if kib is not None else None
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent not idle since boot (from /proc/stat)."""
+    fields = Path("/proc/stat").read_text(encoding="ascii").splitlines()[0].split()[1:]
+    ticks = [int(value) for value in fields[:8]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks) - idle) / _TICKS
+
+
+def load_average() -> float | None:
+    try:
+        return float(Path("/proc/loadavg").read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -19,7 +19,7 @@ from bench import analysis
 from bench.kafka_io import RunTopics, TopicWatch, new_topics
 from bench.modes import Limit, Mode
 from bench.procs import Baseline, Emulator, Process, Service, service_env, stop_all
-from bench.procstat import cpu_seconds
+from bench.procstat import cpu_seconds, machine_busy_seconds
 from bench.workload import Event, produce_backlog
 from devstack.emulator import RequestEntry
 
@@ -58,6 +58,7 @@ class BacklogRun:
     peak_rss_mib: list[float | None]
     emulator_cpu_s: float
     broker_cpu_s: float | None
+    machine_busy_s: float
     log: list[RequestEntry]
     emulator_stats: dict[str, object]
     instance_requests: list[float]
@@ -77,6 +78,12 @@ class BacklogRun:
     def events_per_s(self) -> float | None:
         elapsed = self.elapsed_s
         return self.results / elapsed if elapsed else None
+
+    @property
+    def machine_busy_cores(self) -> float | None:
+        """Cores busy on average over the interval, whatever ran (others' work included)."""
+        elapsed = self.elapsed_s
+        return self.machine_busy_s / elapsed if elapsed else None
 
     @property
     def cpu_total_s(self) -> float:
@@ -102,6 +109,7 @@ class BacklogRun:
             "peak_rss_mib": self.peak_rss_mib,
             "emulator_cpu_s": self.emulator_cpu_s,
             "broker_cpu_s": self.broker_cpu_s,
+            "machine_busy_cores": self.machine_busy_cores,
             "instance_requests": self.instance_requests,
             "exit_codes": self.exit_codes,
             "emulator_stats": self.emulator_stats,
@@ -151,12 +159,14 @@ def run_backlog(
         cpu_start = [p.cpu_seconds() for p in processes]
         emulator_start = emulator.cpu_seconds()
         broker_start = cpu_seconds(ctx.broker_pid) if ctx.broker_pid else None
+        machine_start = machine_busy_seconds()
         if not produce_first:
             produce_s = produce_backlog(ctx.bootstrap, topics.input, events)
             ctx.log(f"{label}: {len(events):,} events produced ({produce_s:.1f}s)")
         results = _wait_for_results(ctx, label, watch, len(events), max_seconds)
         cpu_end = [p.cpu_seconds() for p in processes]
         emulator_cpu = emulator.cpu_seconds() - emulator_start
+        machine_busy = machine_busy_seconds() - machine_start
         broker_cpu = (
             cpu_seconds(ctx.broker_pid) - broker_start
             if ctx.broker_pid and broker_start is not None
@@ -190,6 +200,7 @@ def run_backlog(
         peak_rss_mib=peaks,
         emulator_cpu_s=round(emulator_cpu, 3),
         broker_cpu_s=round(broker_cpu, 3) if broker_cpu is not None else None,
+        machine_busy_s=round(machine_busy, 3),
         log=log,
         emulator_stats=stats,
         instance_requests=instance_requests,

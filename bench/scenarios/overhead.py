@@ -9,6 +9,7 @@ limit on this machine. The baseline loop runs once on the same events for compar
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from bench.report import ScenarioResult, at_least, info, number
@@ -91,6 +92,11 @@ def run(ctx: Context) -> ScenarioResult:
             f"{number(chosen.emulator_cpu_s, 1)} / {number(chosen.broker_cpu_s, 1)} "
             f"({number(elapsed, 1)})",
             chosen.emulator_cpu_s,
+        ),
+        info(
+            f"machine busy (cores of {os.cpu_count()})",
+            number(chosen.machine_busy_cores, 2),
+            chosen.machine_busy_cores,
         ),
         info("mean inputs per request", number(service["mean_inputs_per_request"], 2)),
         info(

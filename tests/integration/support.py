@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from devstack.kafka.broker import create_topics
 
@@ -203,10 +203,20 @@ def _caught_up(consumer: Consumer, topic: str, ends: dict[int, int]) -> bool:
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The group's committed positions; retried while the broker is (re)electing a coordinator."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    deadline = time.monotonic() + 60
     try:
-        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 10)
-        return {tp.partition: tp.offset for tp in offsets}
+        while True:
+            try:
+                offsets = consumer.committed(
+                    [TopicPartition(topic, p) for p in range(partitions)], 10
+                )
+                return {tp.partition: tp.offset for tp in offsets}
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
 

@@ -18,7 +18,17 @@ from devstack.emulator import DEFAULT_TOKEN, RunningEmulator
 from tests.emulator.conftest import StartEmulator
 from tests.emulator.support import SPEC_DIR, SPEC_FILES, Upserter, an_input, batch, spec_checker
 
-SHARED_SPECS = Path("/work/shared/hubspot-openapi")
+SHARED_SPECS = next(
+    (
+        candidate
+        for candidate in (
+            Path(__file__).resolve().parents[2].parent / "shared" / "hubspot-openapi",
+            Path("/work/shared/hubspot-openapi"),
+        )
+        if candidate.is_dir()
+    ),
+    Path("/work/shared/hubspot-openapi"),
+)
 
 
 @pytest.mark.skipif(not SHARED_SPECS.is_dir(), reason="shared spec folder not on this machine")

@@ -22,7 +22,15 @@ from service.errors import AuthError, TransientHubSpotError
 from service.health import AUTH_BLOCK, DAILY_BLOCK, Health
 from service.mapping import map_success
 from service.metrics import Metrics
-from service.model import Batch, BatchInput, BatchOutcome, ErrorInfo, InputOutcome, Status
+from service.model import (
+    Batch,
+    BatchInput,
+    BatchOutcome,
+    ErrorInfo,
+    InputOutcome,
+    Status,
+    log_context,
+)
 from service.ports import UpsertTransport
 from service.ratelimit import RateLimiter, read_headers, seconds_until_midnight
 from service.responses import Classified, ReplyKind, classify
@@ -75,7 +83,7 @@ class UpsertCaller:
 
     def execute(self, batch: Batch) -> BatchOutcome:
         outcome = BatchOutcome(batch)
-        run = _Run(work=deque([batch.inputs]))
+        run = _Run(work=deque([batch.inputs]), seq=batch.seq)
         while run.work:
             inputs = run.work.popleft()
             body = encode_body(inputs)
@@ -170,15 +178,17 @@ class UpsertCaller:
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
     ) -> None:
         self._metrics.rate_limited.labels("DAILY").inc()
-        self._block_daily("HubSpot answered 429 DAILY")
+        self._block_daily("HubSpot answered 429 DAILY", log_context(run.seq, inputs))
         run.work.appendleft(inputs)
 
-    def _block_daily(self, why: str) -> None:
+    def _block_daily(self, why: str, context: dict[str, object] | None = None) -> None:
         """Stop sending until the daily reset, or until a probe after `daily_probe_s` succeeds."""
         until_reset = seconds_until_midnight(self._clock.wall(), self._policy.daily_reset_zone)
         wait = min(until_reset, self._policy.daily_probe_s)
         self._health.block(DAILY_BLOCK, f"{why}; next attempt in {wait:.0f}s")
-        log.warning("daily limit reached (%s); next attempt in %.0fs", why, wait)
+        log.warning(
+            "daily limit reached (%s); next attempt in %.0fs", why, wait, extra=context or {}
+        )
         self._limiter.back_off(wait)
 
     def _on_transient(
@@ -188,7 +198,13 @@ class UpsertCaller:
         self._metrics.retries.labels(reason).inc()
         delay = self._policy.backoff.delay(run.failures, floor_s=reply.retry_after_s or 0.0)
         run.failures += 1
-        log.warning("transient failure (%s: %s); retrying in %.2fs", reason, reply.message, delay)
+        log.warning(
+            "transient failure (%s: %s); retrying in %.2fs",
+            reason,
+            reply.message,
+            delay,
+            extra=log_context(run.seq, inputs),
+        )
         self._wait(delay)
         run.work.appendleft(inputs)
 
@@ -197,7 +213,11 @@ class UpsertCaller:
     ) -> None:
         self._metrics.auth_failures.labels(str(reply.status)).inc()
         self._health.block(AUTH_BLOCK, f"HubSpot refused the credentials (HTTP {reply.status})")
-        log.error("HubSpot refused the credentials (HTTP %s); holding", reply.status)
+        log.error(
+            "HubSpot refused the credentials (HTTP %s); holding",
+            reply.status,
+            extra=log_context(run.seq, inputs),
+        )
         self._wait(self._policy.auth_retry_s)
         run.work.appendleft(inputs)
 
@@ -205,9 +225,12 @@ class UpsertCaller:
         self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
     ) -> None:
         run.failures = 0
+        context = log_context(run.seq, inputs)
         if len(inputs) > 1 and _splittable(reply):
+            log.info("HubSpot rejected the batch (%s); splitting it", reply.message, extra=context)
             self._split(run, inputs, "isolate_rejected")
             return
+        log.warning("HubSpot rejected %d input(s): %s", len(inputs), reply.message, extra=context)
         error = ErrorInfo(reply.category or "REJECTED", reply.message, reply.status)
         self._fail(outcome, inputs, error)
 
@@ -234,6 +257,7 @@ class UpsertCaller:
 @dataclass(slots=True)
 class _Run:
     work: deque[list[BatchInput]]
+    seq: int = 0
     failures: int = 0
     unmatched_rounds: int = 0
 

@@ -73,6 +73,22 @@ class BatchInput:
         }
 
 
+def log_context(seq: int, inputs: list[BatchInput]) -> dict[str, object]:
+    """Fields that locate a batch in logs: its number, size, trace ids and offset ranges."""
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
+    for item in inputs:
+        for event in item.events:
+            key = (event.raw.topic, event.raw.partition)
+            low, high = ranges.get(key, (event.raw.offset, event.raw.offset))
+            ranges[key] = (min(low, event.raw.offset), max(high, event.raw.offset))
+    return {
+        "batch": seq,
+        "inputs": len(inputs),
+        "trace_ids": [inputs[0].trace_id, inputs[-1].trace_id] if inputs else [],
+        "offsets": {f"{t}[{p}]": f"{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items())},
+    }
+
+
 @dataclass(slots=True)
 class Batch:
     """Inputs sent together; `seq` identifies the batch in logs."""

@@ -22,7 +22,7 @@ from service.commit import Committer, OffsetCommitter
 from service.errors import CommitError, DeliveryError, ServiceError, TransactionError
 from service.health import Health
 from service.metrics import Metrics
-from service.model import Batch, BatchOutcome, RawMessage, Rejection, Status
+from service.model import Batch, BatchOutcome, RawMessage, Rejection, Status, log_context
 from service.offsets import OffsetTracker, TopicPartition
 from service.ordering import InOrderRelease
 from service.ports import EventSource, RecordSink
@@ -184,10 +184,22 @@ class Pipeline:
     def _on_worker_error(self, item: Finished) -> None:
         if self._hard_stop.is_set():
             return
-        log.error("batch %s failed unexpectedly", item.batch.seq, exc_info=item.error)
+        log.error(
+            "batch failed unexpectedly",
+            exc_info=item.error,
+            extra=log_context(item.batch.seq, item.batch.inputs),
+        )
         self._fatal = ServiceError(f"batch {item.batch.seq} failed unexpectedly: {item.error!r}")
 
     def _publish_batch(self, outcome: BatchOutcome) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            statuses = [o.status.value for o in outcome.by_trace_id.values()]
+            log.debug(
+                "batch finished: %d upserted, %d failed",
+                statuses.count("upserted"),
+                statuses.count("failed"),
+                extra=log_context(outcome.batch.seq, outcome.batch.inputs),
+            )
         coalesced = 0
         for item in outcome.batch.inputs:
             result = outcome.by_trace_id[item.trace_id]
@@ -232,7 +244,11 @@ class Pipeline:
                 self._tracker.delivered(tp, offset)
                 return
             self._metrics.delivery_errors.inc()
-            log.error("broker refused an outcome record for %s@%d: %s", tp, offset, error)
+            log.error(
+                "broker refused an outcome record: %s",
+                error,
+                extra={"topic": tp[0], "partition": tp[1], "offset": offset},
+            )
             self._fatal = DeliveryError(error, topic=tp[0], partition=tp[1], offset=offset)
 
         return delivered

@@ -13,20 +13,19 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from service.batching import Batcher, BatchLimits
 from service.clock import Clock
 from service.codec import ValidationLimits, decode_event
 from service.commit import Committer, OffsetCommitter
-from service.errors import CommitError, DeliveryError, ServiceError, TransactionError
+from service.errors import CommitError, ServiceError, TransactionError
 from service.health import Health
 from service.metrics import Metrics
-from service.model import Batch, BatchOutcome, RawMessage, Rejection, Status, log_context
+from service.model import Batch, BatchOutcome, RawMessage, Rejection, log_context
 from service.offsets import OffsetTracker, TopicPartition
-from service.ordering import InOrderRelease
 from service.ports import EventSource, RecordSink
-from service.records import OutboundRecord, Topics, records_for_input, records_for_rejection
+from service.publisher import OutcomePublisher
+from service.records import Topics
 from service.workers import Finished, Workers
 
 log = logging.getLogger(__name__)
@@ -34,13 +33,6 @@ log = logging.getLogger(__name__)
 _IDLE_POLL_S = 0.2
 _BUSY_POLL_S = 0.01
 _GAUGE_INTERVAL_S = 1.0
-
-
-class _Outcome(NamedTuple):
-    raw: RawMessage
-    records: list[OutboundRecord]
-    status: Status
-    category: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +74,17 @@ class Pipeline:
         self._hard_stop = hard_stop or threading.Event()
         self._next_commit = 0.0
         self._next_gauges = 0.0
-        self._buffered_bytes = 0
+        self._accepted_bytes = 0
         self._assigned: set[TopicPartition] = set()
         self._paused = False
         self._committer = committer or OffsetCommitter(source)
-        self._release: InOrderRelease[_Outcome] | None = (
-            InOrderRelease() if self._committer.exactly_once else None
+        self._publisher = OutcomePublisher(
+            sink=sink,
+            tracker=self._tracker,
+            metrics=metrics,
+            clock=clock,
+            topics=config.topics,
+            in_offset_order=self._committer.exactly_once,
         )
 
     @property
@@ -99,7 +96,7 @@ class Pipeline:
         """Process until `stop` is set or a fatal error; returns the process exit code."""
         self._source.subscribe(self)
         try:
-            while not stop.is_set() and self._fatal is None:
+            while not stop.is_set() and self._failed() is None:
                 self.step()
             return self._finish()
         finally:
@@ -154,13 +151,11 @@ class Pipeline:
 
     def _accept(self, raw: RawMessage, now: float) -> None:
         self._tracker.consumed((raw.topic, raw.partition), raw.offset)
-        if self._release is not None:
-            self._release.consumed((raw.topic, raw.partition), raw.offset)
-        self._buffered_bytes += raw.size
+        self._publisher.consumed(raw)
+        self._accepted_bytes += raw.size
         decoded = decode_event(raw, self._cfg.validation)
         if isinstance(decoded, Rejection):
-            records = records_for_rejection(decoded, self._cfg.topics)
-            self._publish_event(raw, records, Status.INVALID, decoded.category)
+            self._publisher.rejection(decoded)
         else:
             self._batcher.add(decoded, now)
 
@@ -179,7 +174,7 @@ class Pipeline:
             if item.outcome is None:
                 self._on_worker_error(item)
                 continue
-            self._publish_batch(item.outcome)
+            self._publisher.batch(item.outcome)
 
     def _on_worker_error(self, item: Finished) -> None:
         if self._hard_stop.is_set():
@@ -190,68 +185,6 @@ class Pipeline:
             extra=log_context(item.batch.seq, item.batch.inputs),
         )
         self._fatal = ServiceError(f"batch {item.batch.seq} failed unexpectedly: {item.error!r}")
-
-    def _publish_batch(self, outcome: BatchOutcome) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            statuses = [o.status.value for o in outcome.by_trace_id.values()]
-            log.debug(
-                "batch finished: %d upserted, %d failed",
-                statuses.count("upserted"),
-                statuses.count("failed"),
-                extra=log_context(outcome.batch.seq, outcome.batch.inputs),
-            )
-        coalesced = 0
-        for item in outcome.batch.inputs:
-            result = outcome.by_trace_id[item.trace_id]
-            coalesced += len(item.events) - 1
-            for event, records in zip(
-                item.events, records_for_input(item, result, self._cfg.topics), strict=True
-            ):
-                category = result.error.category if result.error else None
-                self._publish_event(event.raw, records, result.status, category)
-        self._metrics.coalesced_events.inc(coalesced)
-
-    def _publish_event(
-        self, raw: RawMessage, records: list[OutboundRecord], status: Status, category: str | None
-    ) -> None:
-        outcome = _Outcome(raw, records, status, category)
-        if self._release is None:
-            self._emit(outcome)
-            return
-        for ready in self._release.ready((raw.topic, raw.partition), raw.offset, outcome):
-            self._emit(ready)
-
-    def _emit(self, outcome: _Outcome) -> None:
-        raw, records, status, category = outcome
-        tp = (raw.topic, raw.partition)
-        self._tracker.outcome_published(tp, raw.offset, len(records))
-        self._buffered_bytes -= raw.size
-        self._count_outcome(raw, status, category)
-        for record in records:
-            self._sink.publish(record, self._delivery_callback(tp, raw.offset))
-
-    def _count_outcome(self, raw: RawMessage, status: Status, category: str | None) -> None:
-        self._metrics.results.labels(status.value).inc()
-        if status is not Status.UPSERTED:
-            self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
-        if raw.timestamp_ms is not None:
-            age = self._clock.wall() - raw.timestamp_ms / 1000
-            self._metrics.end_to_end_seconds.observe(max(age, 0.0))
-
-    def _delivery_callback(self, tp: TopicPartition, offset: int) -> Callable[[str | None], None]:
-        def delivered(error: str | None) -> None:
-            if error is None:
-                self._tracker.delivered(tp, offset)
-                return
-            self._metrics.delivery_errors.inc()
-            log.error(
-                "broker refused an outcome record: %s",
-                error,
-                extra={"topic": tp[0], "partition": tp[1], "offset": offset},
-            )
-            self._fatal = DeliveryError(error, topic=tp[0], partition=tp[1], offset=offset)
-
-        return delivered
 
     # -- commits, backpressure, gauges ---------------------------------------------------
 
@@ -286,11 +219,11 @@ class Pipeline:
         blocked = self._health.sending_blocked()
         over = blocked or (
             unfinished >= self._cfg.max_buffered_events
-            or self._buffered_bytes >= self._cfg.max_buffered_bytes
+            or self._buffered_bytes() >= self._cfg.max_buffered_bytes
         )
         under = not blocked and (
             unfinished <= self._cfg.max_buffered_events // 2
-            and self._buffered_bytes <= self._cfg.max_buffered_bytes // 2
+            and self._buffered_bytes() <= self._cfg.max_buffered_bytes // 2
         )
         if over and not self._paused:
             self._source.pause(sorted(self._assigned))
@@ -310,12 +243,18 @@ class Pipeline:
         self._metrics.ready.set(1 if self._health.ready()[0] else 0)
         self._metrics.in_flight_batches.set(self._workers.in_flight)
         self._metrics.buffered_events.set(self._tracker.unfinished())
-        self._metrics.buffered_bytes.set(max(self._buffered_bytes, 0))
+        self._metrics.buffered_bytes.set(max(self._buffered_bytes(), 0))
         self._metrics.paused_partitions.set(len(self._assigned) if self._paused else 0)
         for (topic, partition), lag in self._source.lag().items():
             self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
     # -- settling and shutdown -------------------------------------------------------------
+
+    def _buffered_bytes(self) -> int:
+        return self._accepted_bytes - self._publisher.emitted_bytes
+
+    def _failed(self) -> ServiceError | None:
+        return self._fatal or self._publisher.fatal
 
     def _poll_timeout(self) -> float:
         if self._workers.in_flight or self._tracker.unfinished():
@@ -327,7 +266,7 @@ class Pipeline:
 
     def _settle(self, deadline: float) -> bool:
         """Finish in-flight batches and deliver their records, until `deadline`."""
-        while self._clock.monotonic() < deadline and self._fatal is None:
+        while self._clock.monotonic() < deadline and self._failed() is None:
             self._collect(self._workers.finished(wait_s=0.05))
             self._sink.poll(0)
             if not self._workers.in_flight:
@@ -337,13 +276,13 @@ class Pipeline:
 
     def _finish(self) -> int:
         deadline = self._clock.monotonic() + self._cfg.drain_timeout_s
-        if self._fatal is None:
+        if self._failed() is None:
             self._health.block("shutdown", "draining")
             self._drain(deadline)
-        if self._fatal is None or not self._committer.exactly_once:
+        if self._failed() is None or not self._committer.exactly_once:
             self._commit()
-        if self._fatal is not None:
-            log.error("stopping after a fatal error: %s", self._fatal)
+        if self._failed() is not None:
+            log.error("stopping after a fatal error: %s", self._failed())
             return 1
         return 0
 
@@ -358,6 +297,5 @@ class Pipeline:
     def _forget(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self._tracker.forget(tp)
-            if self._release is not None:
-                self._release.forget(tp)
+            self._publisher.forget(tp)
         self._assigned -= partitions

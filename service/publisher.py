@@ -51,6 +51,9 @@ class OutcomePublisher:
         )
         self.fatal: ServiceError | None = None
         self.emitted_bytes = 0
+        self._results_by_status = {
+            status: metrics.results.labels(status.value) for status in Status
+        }
 
     def consumed(self, raw: RawMessage) -> None:
         if self._release is not None:
@@ -101,7 +104,7 @@ class OutcomePublisher:
             self._sink.publish(record, self._delivery_callback(tp, raw.offset))
 
     def _count(self, raw: RawMessage, status: Status, category: str | None) -> None:
-        self._metrics.results.labels(status.value).inc()
+        self._results_by_status[status].inc()
         if status is not Status.UPSERTED:
             self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
         if raw.timestamp_ms is not None:

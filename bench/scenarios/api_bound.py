@@ -79,6 +79,12 @@ def sustained_rate(figs: dict[str, Any]) -> float | None:
     return float(value) if value is not None else None
 
 
+def windows_shown(windows: list[dict[str, Any]], most: int = 6) -> str:
+    """Counted requests in each whole window from the first request, e.g. `190, 4, 185`."""
+    counts = [str(w["requests"]) for w in windows[:most]]
+    return ", ".join(counts) + (", ..." if len(windows) > most else "") if counts else "n/a"
+
+
 def ratios(service: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float | None]:
     def ratio(a: float | None, b: float | None) -> float | None:
         return a / b if a is not None and b else None
@@ -116,6 +122,7 @@ def checks(service: dict[str, Any], baseline: dict[str, Any], ceiling: float) ->
         ),
         below("429s after the first window", late_429, 1, str(late_429), "0"),
         info("429s in total", str(service["status_429"]), service["status_429"]),
+        info("requests per whole window", windows_shown(service["aligned_windows"])),
         info(
             "events/s (coalescing: events > records)",
             number(service["events_per_s_run"]),

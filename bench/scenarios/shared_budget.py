@@ -10,7 +10,7 @@ sharing the budget, not about the start-up rebalance.
 from __future__ import annotations
 
 from bench.report import ScenarioResult, at_least, below, info, number, percent
-from bench.scenarios.api_bound import figures, sustained_rate
+from bench.scenarios.api_bound import figures, sustained_rate, windows_shown
 from bench.scenarios.common import Context, run_backlog
 from bench.workload import distinct_ids, skewed_events
 
@@ -77,6 +77,7 @@ def run(ctx: Context) -> ScenarioResult:
             f"< {TARGET_429_SHARE:.0%}",
         ),
         info("requests per instance", per_instance),
+        info("requests per whole window", windows_shown(figs["aligned_windows"])),
         info(
             "mean inputs per request",
             number(figs["mean_inputs_per_request"], 2),

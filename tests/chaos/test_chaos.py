@@ -179,7 +179,8 @@ def _assert_hubspot_state_and_order(
         inversions[sub_id] = sum(1 for a, b in itertools.pairwise(versions) if b < a)
         for write in writes:
             content = orjson.dumps(write["properties"], option=orjson.OPT_SORT_KEYS)
-            assert contents.setdefault(write["traceId"], content) == content, write["traceId"]
+            trace = str(write["traceId"])
+            assert contents.setdefault(trace, content) == content, trace
     # Only a replay after a kill (or a revoked partition) may step an id back, once per replay.
     assert max(inversions.values()) <= restarts + 2
 

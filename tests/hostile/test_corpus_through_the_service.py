@@ -91,7 +91,10 @@ def test_ten_thousand_hostile_and_good_events_are_accounted_for_exactly(
     assert len(corpus) >= 10_000
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
     for index, (kind, value, _) in enumerate(corpus):
-        headers = [("kind", kind.encode()), ("n", str(index).encode())]
+        headers: list[tuple[str, str | bytes]] = [
+            ("kind", kind.encode()),
+            ("n", str(index).encode()),
+        ]
         producer.produce(topics.input, key=f"k{index}".encode(), value=value, headers=headers)
         producer.poll(0)
     assert producer.flush(60) == 0

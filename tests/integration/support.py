@@ -185,7 +185,7 @@ def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed") -
             records.append(
                 Consumed(
                     message.key(),
-                    message.value(),  # type: ignore[arg-type]
+                    message.value(),
                     dict(message.headers() or []),
                     partition,
                     offset,

@@ -4,6 +4,7 @@ credentials, the date-versioned path, and secrets kept out of every output."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def _all_upserted(bootstrap: str, topics: Topics) -> None:
     assert {docs[0]["status"] for docs in results.values()} == {"upserted"}
 
 
-def _received(entry: dict[str, object]) -> float:
+def _received(entry: Mapping[str, object]) -> float:
     return datetime.fromisoformat(str(entry["receivedAt"]).replace("Z", "+00:00")).timestamp()
 
 
@@ -283,9 +284,7 @@ def test_oauth_access_tokens_are_refreshed_ahead_of_expiry_without_a_401(
         for wave in range(3):
             produce(kafka_bootstrap, topics.input, _distinct_events(20, prefix=f"w{wave}"))
             wait_until(
-                lambda n=wave: (
-                    service.metric("subscription_upserter_results_total") >= 20 * (n + 1)
-                ),
+                lambda: service.metric("subscription_upserter_results_total") >= 20 * (wave + 1),  # noqa: B023
                 60,
                 f"wave {wave}",
             )

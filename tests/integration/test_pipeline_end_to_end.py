@@ -206,7 +206,7 @@ def test_a_restart_mid_stream_loses_nothing(
     for writes in history.values():
         for write in writes:
             content = orjson.dumps(write["properties"], option=orjson.OPT_SORT_KEYS)
-            assert traces.setdefault(write["traceId"], content) == content
+            assert traces.setdefault(str(write["traceId"]), content) == content
 
 
 def test_a_bad_setting_stops_start_up_with_one_line_and_no_secret(

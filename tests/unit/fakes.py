@@ -119,6 +119,9 @@ class FakeSource:
     def lag(self) -> dict[TopicPartition, int]:
         return {}
 
+    def group_metadata(self) -> object:
+        return None
+
     def close(self) -> None:
         return
 

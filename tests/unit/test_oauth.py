@@ -35,7 +35,7 @@ def test_access_token_is_refreshed_ahead_of_expiry_and_the_refresh_token_rotates
             httpx.Response(200, json={"access_token": "a2", "expires_in": 1800}),
         ]
     )
-    clock, seen = FakeClock(), []
+    clock, seen = FakeClock(), list[str]()
     token = _token(clock, seen)
     assert token() == "a1"
     clock.advance(1_400)

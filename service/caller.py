@@ -170,8 +170,7 @@ class UpsertCaller:
     ) -> None:
         self._metrics.rate_limited.labels("TEN_SECONDLY_ROLLING").inc()
         self._metrics.retries.labels("rate_limited").inc()
-        wait = reply.retry_after_s if reply.retry_after_s is not None else self._limiter.budget[1]
-        self._limiter.back_off(wait)
+        self._limiter.back_off(reply.retry_after_s)
         run.work.appendleft(inputs)
 
     def _on_daily_limited(

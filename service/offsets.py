@@ -47,7 +47,9 @@ class OffsetTracker:
 
     def consumed(self, tp: TopicPartition, offset: int) -> None:
         """An event was read; it is unfinished until its outcome is delivered."""
-        state = self._partitions.setdefault(tp, _PartitionState())
+        state = self._partitions.get(tp)
+        if state is None:
+            state = self._partitions[tp] = _PartitionState()
         if not state.order and state.next_position is None:
             state.next_position = offset
         state.order.append(offset)

@@ -107,14 +107,20 @@ class Pipeline:
     def step(self) -> None:
         """One turn of the loop: read, batch, dispatch, collect, deliver, commit."""
         self._health.beat()
-        messages = self._source.poll(self._cfg.poll_max_messages, self._poll_timeout())
+        # While paused, Kafka has nothing to give: poll only to stay in the group, and wait
+        # on the workers instead, so finished batches are collected as soon as they land.
+        paused = self._paused
+        messages = self._source.poll(
+            self._cfg.poll_max_messages, 0 if paused else self._poll_timeout()
+        )
         now = self._clock.monotonic()
         if messages:
             self._metrics.events_consumed.inc(len(messages))
             for raw in messages:
                 self._accept(raw, now)
         self._dispatch(force=False)
-        self._collect(self._workers.finished())
+        wait = _BUSY_POLL_S if paused and self._workers.in_flight else 0.0
+        self._collect(self._workers.finished(wait_s=wait))
         self._sink.poll(0)
         self._apply_backpressure()
         self._maybe_commit()

@@ -9,7 +9,6 @@ may still send in the current window, so replicas slow down together.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -61,9 +60,10 @@ class RateLimiter:
     The share is HubSpot's `-Max` minus an estimate of what other clients of the same app
     (other replicas sharing the token) sent in the window: the server's count
     (`Max - Remaining`) minus this process's own sends. The estimate rises at once and
-    decays slowly, and while others are active a small margin is kept free so that
-    replicas racing for the last slots do not overrun the window. Until the first reply
-    has been seen, one request at a time probes the budget.
+    decays slowly; while others are active a small margin is kept free so that replicas
+    racing for the last slots do not overrun the window. Sends are paced evenly over the
+    window (no bursts that empty it for the others), and until the first reply has been
+    seen, one request at a time probes the budget.
     """
 
     def __init__(
@@ -95,13 +95,16 @@ class RateLimiter:
         """Take a slot now and return 0, or return how long to wait before asking again."""
         with self._lock:
             now = self._clock.monotonic()
-            if now < self._blocked_until:
-                return self._blocked_until - now
             window = self._interval + self._guard_s
             self._forget_before(now - window)
             capacity = self._capacity()
+            ready_at = self._blocked_until
+            if self._slots:
+                ready_at = max(ready_at, self._slots[-1] + window / capacity)
             if len(self._slots) >= capacity:
-                return max(self._slots[-capacity] + window - now, 0.001)
+                ready_at = max(ready_at, self._slots[-capacity] + window)
+            if now < ready_at:
+                return max(ready_at - now, 0.001)
             self._slots.append(now)
             return 0.0
 
@@ -115,25 +118,34 @@ class RateLimiter:
                 self._interval = headers.interval_s
             if headers.remaining is None:
                 return
-            own = sum(1 for slot in self._slots if sent_at - self._interval <= slot <= sent_at)
+            now = self._clock.monotonic()
+            own = sum(1 for slot in self._slots if slot >= now - self._interval)
             foreign = max(0, self._server_max - headers.remaining - own)
             self._foreign = (
                 foreign if foreign > self._foreign else 0.9 * self._foreign + 0.1 * foreign
             )
             if headers.remaining <= 0:
-                self._block(sent_at + self._interval)
+                self._block(self._next_own_expiry(default=sent_at + self._interval))
 
-    def back_off(self, seconds: float) -> None:
-        """A 429 said the window is full: send nothing for `seconds`."""
+    def back_off(self, seconds: float | None = None) -> None:
+        """A 429 said the window is full: send nothing for `seconds`, or until a slot frees."""
         with self._lock:
-            self._block(self._clock.monotonic() + seconds)
+            now = self._clock.monotonic()
+            if seconds is None:
+                until = self._next_own_expiry(default=now + self._interval)
+                seconds = min(max(until - now, 1.0), self._interval)
+            self._block(now + seconds)
 
     def _capacity(self) -> int:
         if not self._observed:
             return 1  # probe first: other replicas may already be using the budget
-        foreign = math.ceil(self._foreign - 0.5)
+        foreign = round(self._foreign) if self._foreign >= 1.5 else 0  # below: timing noise
         margin = self._shared_margin if foreign > 0 else 0
         return max(1, self._server_max - foreign - margin)
+
+    def _next_own_expiry(self, default: float) -> float:
+        """When this process's oldest slot leaves the window (HubSpot then has room again)."""
+        return self._slots[0] + self._interval + self._guard_s if self._slots else default
 
     def _block(self, until: float) -> None:
         self._blocked_until = max(self._blocked_until, until)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from service.clock import FakeClock
@@ -39,7 +41,7 @@ def test_other_replicas_usage_shrinks_this_replicas_share() -> None:
     limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
     limiter.observe(_headers(), clock.monotonic())
     for _ in range(10):
-        assert limiter.try_acquire() == 0
+        _take(limiter, clock)
     # The app has used 130 requests in the window; 10 of them were ours.
     limiter.observe(_headers(remaining=60), clock.monotonic())
     share, _ = limiter.budget
@@ -48,7 +50,7 @@ def test_other_replicas_usage_shrinks_this_replicas_share() -> None:
     clock.advance(10.1)
     shares = []
     for _ in range(30):
-        limiter.try_acquire()
+        _take(limiter, clock)
         limiter.observe(_headers(remaining=189), clock.monotonic())
         shares.append(limiter.budget[0])
     assert shares == sorted(shares)
@@ -90,4 +92,31 @@ def test_a_fresh_limiter_probes_with_one_request_until_it_has_seen_a_reply() -> 
     assert limiter.try_acquire() == 0
     assert limiter.try_acquire() > 0
     limiter.observe(_headers(remaining=189), clock.monotonic())
+    clock.advance(0.1)
     assert limiter.try_acquire() == 0
+
+
+def test_sends_are_paced_evenly_over_the_window_not_burst() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, guard_s=0.0)
+    limiter.observe(_headers(remaining=190), clock.monotonic())
+    sends = [_take(limiter, clock) for _ in range(190)]
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert min(gaps) >= 10.0 / 190 - 1e-9
+    assert sends[-1] - sends[0] == pytest.approx(189 * 10.0 / 190)
+
+
+def test_a_429_without_retry_after_waits_until_the_oldest_own_slot_frees() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, guard_s=0.0)
+    limiter.observe(_headers(remaining=190), clock.monotonic())
+    _take(limiter, clock)
+    clock.advance(7.0)
+    limiter.back_off(None)
+    assert limiter.try_acquire() == pytest.approx(3.0)
+
+
+def _take(limiter: RateLimiter, clock: FakeClock) -> float:
+    while (wait := limiter.try_acquire()) > 0:
+        clock.advance(wait)
+    return clock.monotonic()

@@ -165,6 +165,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         health=health,
         config=pipeline_config(settings),
         hard_stop=hard_stop,
+        on_partition_share=limiter.set_guaranteed_share,
     )
     endpoints = HttpEndpoints(settings.http_host, settings.http_port, health, registry)
     return Running(pipeline, endpoints, health, metrics)

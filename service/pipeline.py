@@ -64,6 +64,7 @@ class Pipeline:
         config: PipelineConfig,
         hard_stop: threading.Event | None = None,
         committer: Committer | None = None,
+        on_partition_share: Callable[[float], None] | None = None,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
@@ -77,6 +78,8 @@ class Pipeline:
         self._accepted_bytes = 0
         self._assigned: set[TopicPartition] = set()
         self._paused = False
+        self._on_partition_share = on_partition_share
+        self._share_changed = False
         self._committer = committer or OffsetCommitter(source)
         self._publisher = OutcomePublisher(
             sink=sink,
@@ -133,6 +136,7 @@ class Pipeline:
         for tp in partitions:
             self._tracker.assign(tp)
         self._assigned.update(partitions)
+        self._share_changed = True
         if self._paused and partitions:
             self._source.pause(partitions)
         self._health.started()
@@ -246,6 +250,7 @@ class Pipeline:
         if now < self._next_gauges:
             return
         self._next_gauges = now + _GAUGE_INTERVAL_S
+        self._report_partition_share()
         self._metrics.ready.set(1 if self._health.ready()[0] else 0)
         self._metrics.in_flight_batches.set(self._workers.in_flight)
         self._metrics.buffered_events.set(self._tracker.unfinished())
@@ -255,6 +260,15 @@ class Pipeline:
             self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
     # -- settling and shutdown -------------------------------------------------------------
+
+    def _report_partition_share(self) -> None:
+        """Tell the rate limiter which part of the group's partitions this member owns."""
+        if not self._share_changed or self._on_partition_share is None:
+            return
+        total = self._source.partition_count()
+        if total > 0:
+            self._share_changed = False
+            self._on_partition_share(len(self._assigned) / total)
 
     def _buffered_bytes(self) -> int:
         return self._accepted_bytes - self._publisher.emitted_bytes
@@ -305,3 +319,4 @@ class Pipeline:
             self._tracker.forget(tp)
             self._publisher.forget(tp)
         self._assigned -= partitions
+        self._share_changed = True

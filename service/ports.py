@@ -41,6 +41,10 @@ class EventSource(Protocol):
 
     def lag(self) -> dict[TopicPartition, int]: ...
 
+    def partition_count(self) -> int:
+        """How many partitions the input topic has (0 when unknown)."""
+        ...
+
     def group_metadata(self) -> object:
         """The consumer group metadata that fences zombie producers in a transaction."""
         ...

@@ -81,6 +81,7 @@ class RateLimiter:
         self._guard_s = guard_s
         self._shared_margin = shared_margin
         self._foreign = 0.0
+        self._floor_share = 0.0
         self._observed = False
         self._slots: deque[float] = deque()
         self._blocked_until = 0.0
@@ -127,6 +128,17 @@ class RateLimiter:
             if headers.remaining <= 0:
                 self._block(self._next_own_expiry(default=sent_at + self._interval))
 
+    def set_guaranteed_share(self, share: float) -> None:
+        """This process's fair part of the budget (its share of the input partitions).
+
+        However busy other replicas keep the window, this part stays available, so a replica
+        that joins a saturated group is not starved; above it, spare budget is shared
+        through the estimate of other clients' use. A replica that owns every partition
+        claims no guaranteed part (other users of the token are then respected).
+        """
+        with self._lock:
+            self._floor_share = min(max(share, 0.0), 1.0)
+
     def back_off(self, seconds: float | None = None) -> None:
         """A 429 said the window is full: send nothing for `seconds`, or until a slot frees."""
         with self._lock:
@@ -140,8 +152,13 @@ class RateLimiter:
         if not self._observed:
             return 1  # probe first: other replicas may already be using the budget
         foreign = round(self._foreign) if self._foreign >= 1.5 else 0  # below: timing noise
-        margin = self._shared_margin if foreign > 0 else 0
-        return max(1, self._server_max - foreign - margin)
+        if foreign == 0:
+            return self._server_max
+        spare = self._server_max - foreign - self._shared_margin
+        # A replica that owns every partition has no peers to be fair to: it respects others.
+        share = self._floor_share if self._floor_share < 1.0 else 0.0
+        guaranteed = int((self._server_max - self._shared_margin) * share)
+        return max(1, spare, guaranteed)
 
     def _next_own_expiry(self, default: float) -> float:
         """When this process's oldest slot leaves the window (HubSpot then has room again)."""

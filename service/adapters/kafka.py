@@ -96,6 +96,14 @@ class KafkaSource:
     def group_metadata(self) -> object:
         return self._consumer.consumer_group_metadata()
 
+    def partition_count(self) -> int:
+        try:
+            metadata = self._consumer.list_topics(self._topic, timeout=5)
+        except KafkaException:
+            return 0
+        topic = metadata.topics.get(self._topic)
+        return len(topic.partitions) if topic is not None and topic.error is None else 0
+
     def close(self) -> None:
         self._consumer.close()
 

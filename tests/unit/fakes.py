@@ -122,6 +122,9 @@ class FakeSource:
     def group_metadata(self) -> object:
         return None
 
+    def partition_count(self) -> int:
+        return 1
+
     def close(self) -> None:
         return
 

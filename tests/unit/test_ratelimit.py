@@ -120,3 +120,21 @@ def _take(limiter: RateLimiter, clock: FakeClock) -> float:
     while (wait := limiter.try_acquire()) > 0:
         clock.advance(wait)
     return clock.monotonic()
+
+
+def test_a_replica_joining_a_saturated_budget_still_gets_its_partitions_share() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
+    limiter.set_guaranteed_share(2 / 6)
+    limiter.observe(_headers(remaining=4), clock.monotonic())  # the others use 186
+    assert limiter.budget[0] == int(186 * 2 / 6)
+    limiter.set_guaranteed_share(0.0)
+    assert limiter.budget[0] == 1
+
+
+def test_a_replica_owning_every_partition_claims_no_guarantee_over_other_users() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
+    limiter.set_guaranteed_share(1.0)
+    limiter.observe(_headers(remaining=40), clock.monotonic())
+    assert limiter.budget[0] == 190 - 150 - 4

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(default=1_000, ge=0, le=600_000)
     batch_max_bytes: int = Field(default=4_000_000, ge=10_000, le=100_000_000)
     event_max_properties: int = Field(default=1_000, ge=1, le=100_000)
-    max_in_flight_batches: int = Field(default=4, ge=1, le=64)
+    max_in_flight_batches: int = Field(default=8, ge=1, le=64)
 
     max_buffered_events: int = Field(default=20_000, ge=100, le=10_000_000)
     max_buffered_bytes: int = Field(default=64 * 1024 * 1024, ge=1_000_000, le=16 * 1024**3)

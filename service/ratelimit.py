@@ -54,9 +54,6 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-_PACING_SLACK = 4
-
-
 class RateLimiter:
     """Hands out send times so no rolling window holds more than this process's share.
 
@@ -104,10 +101,7 @@ class RateLimiter:
             capacity = self._capacity()
             ready_at = self._blocked_until
             if self._slots:
-                # Even pacing, with a little slack: at most k sends in any k spacings, so a
-                # send that went out late is made up for instead of lost.
-                k = min(_PACING_SLACK, len(self._slots))
-                ready_at = max(ready_at, self._slots[-k] + k * window / capacity)
+                ready_at = max(ready_at, self._slots[-1] + window / capacity)
             if len(self._slots) >= capacity:
                 ready_at = max(ready_at, self._slots[-capacity] + window)
             if now < ready_at:

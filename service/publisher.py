@@ -54,6 +54,7 @@ class OutcomePublisher:
         self._results_by_status = {
             status: metrics.results.labels(status.value) for status in Status
         }
+        self._unreported: dict[Status, int] = dict.fromkeys(Status, 0)
 
     def consumed(self, raw: RawMessage) -> None:
         if self._release is not None:
@@ -66,6 +67,7 @@ class OutcomePublisher:
     def rejection(self, rejection: Rejection) -> None:
         records = records_for_rejection(rejection, self._topics)
         self._publish(_Outcome(rejection.raw, records, Status.INVALID, rejection.category))
+        self._report_counts()
 
     def batch(self, outcome: BatchOutcome) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -85,6 +87,7 @@ class OutcomePublisher:
             for event, records in zip(item.events, per_event, strict=True):
                 self._publish(_Outcome(event.raw, records, result.status, category))
         self._metrics.coalesced_events.inc(coalesced)
+        self._report_counts()
 
     def _publish(self, outcome: _Outcome) -> None:
         if self._release is None:
@@ -104,12 +107,19 @@ class OutcomePublisher:
             self._sink.publish(record, self._delivery_callback(tp, raw.offset))
 
     def _count(self, raw: RawMessage, status: Status, category: str | None) -> None:
-        self._results_by_status[status].inc()
+        self._unreported[status] += 1
         if status is not Status.UPSERTED:
             self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
         if raw.timestamp_ms is not None:
             age = self._clock.wall() - raw.timestamp_ms / 1000
             self._metrics.end_to_end_seconds.observe(max(age, 0.0))
+
+    def _report_counts(self) -> None:
+        """Add the results counted since the last report (one counter update per status)."""
+        for status, count in self._unreported.items():
+            if count:
+                self._results_by_status[status].inc(count)
+                self._unreported[status] = 0
 
     def _delivery_callback(self, tp: TopicPartition, offset: int) -> Callable[[str | None], None]:
         def delivered(error: str | None) -> None:

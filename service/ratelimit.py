@@ -83,6 +83,7 @@ class RateLimiter:
         self._foreign = 0.0
         self._floor_share = 0.0
         self._observed = False
+        self._first_seen = 0.0
         self._slots: deque[float] = deque()
         self._blocked_until = 0.0
         self._lock = threading.Lock()
@@ -112,7 +113,8 @@ class RateLimiter:
     def observe(self, headers: RateLimitHeaders, sent_at: float) -> None:
         """Adopt the server's budget and estimate other clients' share of it."""
         with self._lock:
-            self._observed = True
+            if not self._observed:
+                self._observed, self._first_seen = True, self._clock.monotonic()
             if headers.max_requests and headers.max_requests > 0:
                 self._server_max = headers.max_requests
             if headers.interval_s and headers.interval_s > 0:
@@ -121,7 +123,7 @@ class RateLimiter:
                 return
             now = self._clock.monotonic()
             own = sum(1 for slot in self._slots if slot >= now - self._interval)
-            foreign = max(0, self._server_max - headers.remaining - own)
+            foreign = self._projected(max(0, self._server_max - headers.remaining - own), now)
             self._foreign = (
                 foreign if foreign > self._foreign else 0.9 * self._foreign + 0.1 * foreign
             )
@@ -159,6 +161,15 @@ class RateLimiter:
         share = self._floor_share if self._floor_share < 1.0 else 0.0
         guaranteed = int((self._server_max - self._shared_margin) * share)
         return max(1, spare, guaranteed)
+
+    def _projected(self, foreign: int, now: float) -> float:
+        """Within its first window a new process has seen only part of the others' use:
+        project what it saw over the whole window, so replicas starting together do not
+        all assume the budget is theirs."""
+        seen_for = now - self._first_seen
+        if seen_for >= self._interval:
+            return float(foreign)
+        return foreign * self._interval / max(seen_for, self._interval / 10)
 
     def _next_own_expiry(self, default: float) -> float:
         """When this process's oldest slot leaves the window (HubSpot then has room again)."""

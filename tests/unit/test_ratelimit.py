@@ -40,6 +40,7 @@ def test_other_replicas_usage_shrinks_this_replicas_share() -> None:
     clock = FakeClock()
     limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
     limiter.observe(_headers(), clock.monotonic())
+    clock.advance(10.0)  # past the first window: what it sees is no longer projected
     for _ in range(10):
         _take(limiter, clock)
     # The app has used 130 requests in the window; 10 of them were ours.
@@ -136,5 +137,17 @@ def test_a_replica_owning_every_partition_claims_no_guarantee_over_other_users()
     clock = FakeClock()
     limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
     limiter.set_guaranteed_share(1.0)
+    limiter.observe(_headers(remaining=190), clock.monotonic())
+    clock.advance(10.0)
     limiter.observe(_headers(remaining=40), clock.monotonic())
     assert limiter.budget[0] == 190 - 150 - 4
+
+
+def test_in_its_first_window_a_replica_projects_what_the_others_are_using() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
+    limiter.set_guaranteed_share(1 / 3)
+    limiter.observe(_headers(remaining=190), clock.monotonic())
+    clock.advance(2.0)
+    limiter.observe(_headers(remaining=150), clock.monotonic())  # others: 40 in 2 s
+    assert limiter.budget[0] == int(186 / 3)  # 200 projected: only the guaranteed share

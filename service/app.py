@@ -60,6 +60,17 @@ class Running:
     metrics: Metrics
 
 
+def kafka_common_config(settings: Settings, client: str) -> dict[str, Any]:
+    """librdkafka settings every client of the service shares; its secrets are redacted."""
+    common: dict[str, Any] = {
+        **settings.kafka_client_config(),
+        "client.id": f"{client}-{socket.gethostname()}",
+    }
+    for secret in ("sasl.password", "ssl.key.password"):
+        REDACT.add(str(common.get(secret) or ""))
+    return common
+
+
 def token_source(settings: Settings, clock: Clock) -> TokenSource:
     """The static token, the mounted token file, or OAuth refresh (in that order)."""
     for secret in (
@@ -111,12 +122,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
     clock = SystemClock()
     metrics = Metrics(registry)
     health = Health(clock)
-    common = {
-        **settings.kafka_client_config(),
-        "client.id": f"subscription-upserter-{socket.gethostname()}",
-    }
-    for secret in ("sasl.password", "ssl.key.password"):
-        REDACT.add(str(common.get(secret) or ""))
+    common = kafka_common_config(settings, "subscription-upserter")
     check_topics(
         common,
         [settings.kafka_input_topic, settings.kafka_output_topic, settings.kafka_dlq_topic],

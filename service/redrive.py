@@ -12,19 +12,18 @@ second run resends nothing; `--dry-run` lists what would be sent and commits not
 
 from __future__ import annotations
 
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from service.app import kafka_common_config
 from service.config import Settings
 from service.errors import ConfigError, ServiceError
-from service.logs import REDACT
 
 REDRIVE_COUNT = "redrive.count"
 ADDED_PREFIXES = ("error.", "source.")
@@ -118,12 +117,7 @@ def selected(
 
 def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdout) -> int:
     """Run one redrive pass; prints one line per record (dry run or loop guard) and a summary."""
-    common: dict[str, Any] = {
-        **settings.kafka_client_config(),
-        "client.id": f"subscription-upserter-redrive-{socket.gethostname()}",
-    }
-    for secret in ("sasl.password", "ssl.key.password"):
-        REDACT.add(str(common.get(secret) or ""))
+    common = kafka_common_config(settings, "subscription-upserter-redrive")
     group = options.group or f"{settings.kafka_group_id}-redrive"
     consumer = Consumer(
         {

@@ -263,3 +263,17 @@ def result_counts(
         assert isinstance(source, dict)
         counts[(source["partition"], source["offset"])] += 1
     return counts
+
+
+def run_until_results(
+    env: dict[str, str], log_path: Path, expected: int, timeout_s: float = 60
+) -> str:
+    """Run the service until it published `expected` results; stop it (exit 0); return its log."""
+    with running_service(env, log_path) as service:
+        wait_until(
+            lambda: service.metric("subscription_upserter_results_total") >= expected,
+            timeout_s,
+            f"{expected} results",
+        )
+        assert service.stop() == 0
+    return service.log_text()

@@ -23,6 +23,7 @@ from tests.integration.support import (
     produce,
     read_all,
     results_by_source,
+    run_until_results,
     running_service,
     service_env,
     wait_until,
@@ -52,13 +53,7 @@ def test_a_backlog_under_the_rate_limit_loses_nothing_and_429s_stop_after_the_fi
     topics = new_topics(kafka_bootstrap)
     produce(kafka_bootstrap, topics.input, _distinct_events(3_000))
     env = service_env(kafka_bootstrap, topics, emulator.url, BATCH_MAX_SIZE="10")
-    with running_service(env, tmp_path / "service.log") as service:
-        wait_until(
-            lambda: service.metric("subscription_upserter_results_total") >= 3_000,
-            120,
-            "every result",
-        )
-        assert service.stop() == 0
+    run_until_results(env, tmp_path / "service.log", 3_000, timeout_s=120)
     _all_upserted(kafka_bootstrap, topics)
     requests = emulator.control.requests()
     first = min(_received(r) for r in requests)
@@ -78,11 +73,7 @@ def test_locked_and_477_replies_wait_before_the_same_batch_is_resent(
     emulator.control.fault_next("477", count=1)
     produce(kafka_bootstrap, topics.input, _distinct_events(5))
     env = service_env(kafka_bootstrap, topics, emulator.url, BATCH_MAX_WAIT_MS="500")
-    with running_service(env, tmp_path / "service.log") as service:
-        wait_until(
-            lambda: service.metric("subscription_upserter_results_total") >= 5, 60, "every result"
-        )
-        assert service.stop() == 0
+    run_until_results(env, tmp_path / "service.log", 5, timeout_s=60)
     requests = emulator.control.requests()
     assert [r["status"] for r in requests] == [423, 477, 200]
     assert requests[0]["traceIds"] == requests[1]["traceIds"] == requests[2]["traceIds"]
@@ -101,11 +92,7 @@ def test_the_request_byte_cap_keeps_every_request_under_it(
     env = service_env(
         kafka_bootstrap, topics, emulator.url, BATCH_MAX_BYTES="10000", BATCH_MAX_WAIT_MS="1000"
     )
-    with running_service(env, tmp_path / "service.log") as service:
-        wait_until(
-            lambda: service.metric("subscription_upserter_results_total") >= 40, 60, "every result"
-        )
-        assert service.stop() == 0
+    run_until_results(env, tmp_path / "service.log", 40, timeout_s=60)
     sizes = [r["inputs"] for r in emulator.control.requests()]
     assert sum(sizes) == 40 and max(sizes) <= 3  # 3 x ~3.1 kB fit in 10 kB, 4 do not
     _all_upserted(kafka_bootstrap, topics)
@@ -230,11 +217,7 @@ def test_the_date_versioned_path_and_object_type_are_configurable(
         HUBSPOT_API_VERSION="2026-03",
         HUBSPOT_OBJECT_TYPE="subscriptions",
     )
-    with running_service(env, tmp_path / "service.log") as service:
-        wait_until(
-            lambda: service.metric("subscription_upserter_results_total") >= 20, 60, "every result"
-        )
-        assert service.stop() == 0
+    run_until_results(env, tmp_path / "service.log", 20, timeout_s=60)
     paths = {r["path"] for r in emulator.control.requests()}
     assert paths == {"/crm/objects/2026-03/subscriptions/batch/upsert"}
     _all_upserted(kafka_bootstrap, topics)

@@ -20,6 +20,7 @@ from tests.integration.support import (
     produce,
     read_all,
     results_by_source,
+    run_until_results,
     running_service,
     service_env,
     wait_until,
@@ -184,13 +185,7 @@ def test_a_restart_mid_stream_loses_nothing(
     first = _snapshot_events(3_000, 300, seed=5)
     produce(kafka_bootstrap, topics.input, list(first))
     env = service_env(kafka_bootstrap, topics, emulator.url)
-    with running_service(env, tmp_path / "first.log") as service:
-        wait_until(
-            lambda: service.metric("subscription_upserter_results_total") >= 500,
-            60,
-            "some results before the restart",
-        )
-        assert service.stop() == 0
+    run_until_results(env, tmp_path / "first.log", 500, timeout_s=60)
     produce(kafka_bootstrap, topics.input, list(_snapshot_events(1_000, 300, seed=6)))
     with running_service(env, tmp_path / "second.log") as service:
         _wait_for_all_results(kafka_bootstrap, topics, 4_000)

@@ -14,6 +14,7 @@ from tests.integration.support import (
     event_bytes,
     new_topics,
     produce,
+    run_until_results,
     running_service,
     service_env,
     wait_until,
@@ -69,11 +70,5 @@ def test_a_ca_bundle_makes_the_private_certificate_trusted(
     env = service_env(
         kafka_bootstrap, topics, tls_emulator.tls_url, HUBSPOT_CA_BUNDLE=str(certificates.ca)
     )
-    with running_service(env, tmp_path / "service.log") as service:
-        wait_until(
-            lambda: service.metric("subscription_upserter_results_total") >= 5,
-            60,
-            "results over TLS",
-        )
-        assert service.stop() == 0
+    run_until_results(env, tmp_path / "service.log", 5, timeout_s=60)
     assert len(tls_emulator.control.store()) == 5

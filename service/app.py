@@ -6,6 +6,7 @@ handlers. Everything else receives what it needs as arguments.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -190,6 +191,19 @@ def _sink_and_committer(
     return sink, TransactionCommitter(source, sink, flush_timeout_s=60)
 
 
+# The loop allocates a few objects per event and keeps thousands of events buffered, none of
+# them in reference cycles: with the default thresholds the collector runs every 700
+# allocations and keeps walking the buffered events, about a tenth of the loop's time.
+_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _tune_garbage_collector() -> None:
+    """Freeze what start-up built (never collected again) and collect young objects rarely."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_GC_THRESHOLDS)
+
+
 def run(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT; returns the exit code."""
     stop = threading.Event()
@@ -201,6 +215,7 @@ def run(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     running = build(settings)
+    _tune_garbage_collector()
     log.info(
         "starting",
         extra={"input_topic": settings.kafka_input_topic, "http_port": running.endpoints.port},

@@ -13,30 +13,50 @@ A batch carries inputs of a single idProperty.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from itertools import islice
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import chain, islice
 
 from service.ids import merged_trace_id
 from service.model import Batch, BatchInput, Event
 
 GroupKey = tuple[str, str]
 _INPUT_OVERHEAD_BYTES = 96
-_PROPERTY_OVERHEAD_BYTES = 8
+_PROPERTY_SLACK_BYTES = 8
 
 
-@dataclass(slots=True)
+def _estimated_input_bytes(event: Event) -> int:
+    """An upper bound of what the event adds to a request body, without encoding it: its own
+    JSON (which holds the id and properties, escaped at least as long as orjson writes them),
+    slack for values that become strings, the idProperty and the trace id. A coalesced input
+    counts each of its events, an overestimate. The caller still splits a body that ends up
+    over the cap (a number such as 1e15 grows when written as a string)."""
+    return (
+        len(event.raw.value or b"")
+        + _PROPERTY_SLACK_BYTES * len(event.properties)
+        + len(event.id_property)
+        + len(event.trace_id)
+        + _INPUT_OVERHEAD_BYTES
+    )
+
+
 class _Group:
-    first_seen: float
-    events: list[Event] = field(default_factory=list)
-    properties: dict[str, str] = field(default_factory=dict)
+    """The events of one id waiting together, and the properties they add up to."""
+
+    __slots__ = ("estimated_bytes", "events", "first_seen", "properties")
+
+    def __init__(self, first_seen: float, event: Event) -> None:
+        self.first_seen = first_seen
+        self.events = [event]
+        self.properties = event.properties  # copied when a second event arrives
+        self.estimated_bytes = _estimated_input_bytes(event)
 
     def add(self, event: Event) -> None:
-        self.events.append(event)
+        if len(self.events) == 1:
+            self.properties = dict(self.properties)  # the first event's dict stays its own
         self.properties.update(event.properties)
-
-    def estimated_bytes(self, key: GroupKey) -> int:
-        body = sum(len(k) + len(v) + _PROPERTY_OVERHEAD_BYTES for k, v in self.properties.items())
-        return body + len(key[0]) + len(key[1]) + _INPUT_OVERHEAD_BYTES
+        self.events.append(event)
+        self.estimated_bytes += _estimated_input_bytes(event)
 
     def to_input(self, key: GroupKey) -> BatchInput:
         events = self.events
@@ -67,8 +87,13 @@ class Batcher:
 
     def __init__(self, limits: BatchLimits) -> None:
         self._limits = limits
+        # Waiting inputs in the order they leave: `_released` (held back, then released: they
+        # go first) and `_ready`; `_held` waits for its id's batch in flight.
+        self._released: dict[GroupKey, _Group] = {}
         self._ready: dict[GroupKey, _Group] = {}
         self._held: dict[GroupKey, _Group] = {}
+        self._oldest_head: float | None = None  # first_seen, oldest of the next batch's inputs
+        self._head_changed = True
         self._in_flight: set[GroupKey] = set()
         self._seq = 0
         self.buffered_events = 0
@@ -77,29 +102,38 @@ class Batcher:
     def add(self, event: Event, now: float) -> None:
         """Take an event; it joins its id's waiting input if there is one."""
         key = (event.id_property, event.id)
-        target = self._held if key in self._in_flight else self._ready
+        if key in self._in_flight:
+            target = self._held
+        else:
+            target = self._released if key in self._released else self._ready
         group = target.get(key)
         if group is None:
-            group = target[key] = _Group(first_seen=now)
+            target[key] = _Group(now, event)
+            if self._oldest_head is None:
+                self._head_changed = True  # a newer input never makes the head older
         else:
+            group.add(event)
             self.coalesced_events += 1
-        group.add(event)
         self.buffered_events += 1
 
     def next_deadline(self) -> float | None:
         """When the next batch is due even if not full; None when nothing is ready."""
-        if not self._ready:
+        if self._head_changed:
+            head = islice(self._waiting(), self._limits.max_size)
+            self._oldest_head = min((group.first_seen for _, group in head), default=None)
+            self._head_changed = False
+        if self._oldest_head is None:
             return None
-        head = islice(self._ready.values(), self._limits.max_size)
-        return min(group.first_seen for group in head) + self._limits.max_wait_s
+        return self._oldest_head + self._limits.max_wait_s
 
     def take(self, now: float, *, force: bool = False) -> Batch | None:
         """The next batch, if one is full or due (or `force`); it is then in flight."""
         if not self._is_due(now, force):
             return None
         picked = self._pick()
-        inputs = [self._ready.pop(key).to_input(key) for key in picked]
+        inputs = [self._pop(key).to_input(key) for key in picked]
         self._in_flight.update(picked)
+        self._head_changed = True
         self._seq += 1
         batch = Batch(seq=self._seq, inputs=inputs, created_at=now)
         self.buffered_events -= batch.event_count
@@ -107,21 +141,20 @@ class Batcher:
 
     def release(self, batch: Batch) -> None:
         """The batch is finished; its ids' held-back events become ready, ahead of newer ones."""
-        released: dict[GroupKey, _Group] = {}
+        in_flight, held, released = self._in_flight, self._held, self._released
         for item in batch.inputs:
             key = (item.id_property, item.id)
-            self._in_flight.discard(key)
-            group = self._held.pop(key, None)
+            in_flight.discard(key)
+            group = held.pop(key, None)
             if group is not None:
                 released[key] = group
-        if released:
-            released.update(self._ready)
-            self._ready = released
+                self._head_changed = True
 
     def drop_partitions(self, partitions: set[tuple[str, int]]) -> int:
         """Forget waiting events of revoked or lost partitions; returns how many were dropped."""
         before = self.buffered_events
-        for groups in (self._ready, self._held):
+        self._head_changed = True
+        for groups in (self._released, self._ready, self._held):
             for key, group in list(groups.items()):
                 kept = _without_partitions(group, partitions)
                 if kept is None:
@@ -138,12 +171,20 @@ class Batcher:
 
     @property
     def waiting_inputs(self) -> int:
-        return len(self._ready) + len(self._held)
+        return len(self._released) + len(self._ready) + len(self._held)
+
+    def _waiting(self) -> Iterator[tuple[GroupKey, _Group]]:
+        return chain(self._released.items(), self._ready.items())
+
+    def _pop(self, key: GroupKey) -> _Group:
+        group = self._released.pop(key, None)
+        return group if group is not None else self._ready.pop(key)
 
     def _is_due(self, now: float, force: bool) -> bool:
-        if not self._ready:
+        waiting = len(self._released) + len(self._ready)
+        if not waiting:
             return False
-        if force or len(self._ready) >= self._limits.max_size:
+        if force or waiting >= self._limits.max_size:
             return True
         deadline = self.next_deadline()
         return deadline is not None and now >= deadline
@@ -152,12 +193,12 @@ class Batcher:
         picked: list[GroupKey] = []
         budget = self._limits.max_bytes
         id_property: str | None = None
-        for key, group in self._ready.items():
+        for key, group in self._waiting():
             if len(picked) >= self._limits.max_size:
                 break
             if id_property is not None and key[0] != id_property:
                 continue
-            size = group.estimated_bytes(key)
+            size = group.estimated_bytes
             if picked and size > budget:
                 break
             picked.append(key)
@@ -170,7 +211,7 @@ def _without_partitions(group: _Group, partitions: set[tuple[str, int]]) -> _Gro
     kept = [e for e in group.events if (e.raw.topic, e.raw.partition) not in partitions]
     if not kept:
         return None
-    rebuilt = _Group(first_seen=group.first_seen)
-    for event in kept:
+    rebuilt = _Group(group.first_seen, kept[0])
+    for event in kept[1:]:
         rebuilt.add(event)
     return rebuilt

@@ -65,12 +65,6 @@ class RejectedBatchError(HubSpotError):
 class DeliveryError(ServiceError):
     """A result or dead-letter record could not be delivered to Kafka."""
 
-    def __init__(self, message: str, *, topic: str, partition: int, offset: int) -> None:
-        super().__init__(message)
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-
 
 class CommitError(ServiceError):
     """An offset commit failed; the positions are committed again later."""

@@ -69,13 +69,15 @@ class _Index:
 
 
 def _upserted(result: dict[str, object], timing: BatchTiming) -> InputOutcome:
+    new = result.get("new")
+    created_at, updated_at = result.get("createdAt"), result.get("updatedAt")
     record = UpsertedRecord(
-        hubspot_id=str(result.get("id", "")),
-        new=result.get("new") if isinstance(result.get("new"), bool) else None,  # type: ignore[arg-type]
-        created_at=_str(result.get("createdAt")),
-        updated_at=_str(result.get("updatedAt")),
+        str(result.get("id", "")),
+        new if isinstance(new, bool) else None,
+        created_at if isinstance(created_at, str) else None,
+        updated_at if isinstance(updated_at, str) else None,
     )
-    return InputOutcome(status=Status.UPSERTED, record=record, timing=timing)
+    return InputOutcome(Status.UPSERTED, record, None, timing)
 
 
 def _apply_error(

@@ -8,8 +8,12 @@ bounded and allowed). Owns metric definitions only; updating them is the callers
 from __future__ import annotations
 
 import platform
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 
 from service import __version__
 
@@ -54,7 +58,7 @@ class Metrics:
             "Events merged into another event's input because their id shared a window.",
             registry=registry,
         )
-        self.end_to_end_seconds = Histogram(
+        self.end_to_end_seconds = BulkHistogram(
             _name("end_to_end_latency_seconds"),
             "From the input event's Kafka timestamp to its result being published.",
             buckets=E2E_SECONDS_BUCKETS,
@@ -160,3 +164,54 @@ class Metrics:
         self.commits = Counter(
             _name("commits"), "Offset commits, by outcome.", ["outcome"], registry=registry
         )
+
+
+class BulkHistogram:
+    """A label-less histogram that takes a whole batch of observations under one lock.
+
+    prometheus_client's Histogram takes a lock per observation; the end-to-end latency is
+    observed for every event, so the publisher hands it one list per batch instead.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
+        self._name, self._documentation = name, documentation
+        self._bounds = sorted(float(b) for b in buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self.observe_many((value,))
+
+    def observe_many(self, values: Iterable[float]) -> None:
+        bounds = self._bounds
+        counts = [0] * len(self._counts)
+        total = 0.0
+        for value in values:
+            counts[bisect_left(bounds, value)] += 1
+            total += value
+        with self._lock:
+            self._counts = [a + b for a, b in zip(self._counts, counts, strict=True)]
+            self._sum += total
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self._name, self._documentation)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            counts, total = list(self._counts), self._sum
+        cumulative, buckets = 0, []
+        for bound, count in zip([*self._bounds, float("inf")], counts, strict=True):
+            cumulative += count
+            buckets.append((_le(bound), float(cumulative)))
+        yield HistogramMetricFamily(
+            self._name, self._documentation, buckets=buckets, sum_value=total
+        )
+
+
+def _le(bound: float) -> str:
+    """A bucket's `le` label as Prometheus clients write it ("0.05", "1.0", "+Inf")."""
+    return "+Inf" if bound == float("inf") else repr(bound)

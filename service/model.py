@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Status(StrEnum):
@@ -14,9 +15,9 @@ class Status(StrEnum):
     INVALID = "invalid"
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """A consumed Kafka message, copied out of the client library's type."""
+class RawMessage(NamedTuple):
+    """A consumed Kafka message, copied out of the client library's type (a tuple: cheap to
+    build, once per event)."""
 
     topic: str
     partition: int
@@ -114,9 +115,8 @@ class ErrorInfo:
         return {"category": self.category, "message": self.message, "httpStatus": self.http_status}
 
 
-@dataclass(frozen=True, slots=True)
-class UpsertedRecord:
-    """What HubSpot said about a record it wrote."""
+class UpsertedRecord(NamedTuple):
+    """What HubSpot said about a record it wrote (a tuple: one per input)."""
 
     hubspot_id: str
     new: bool | None
@@ -142,9 +142,9 @@ class BatchTiming:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class InputOutcome:
-    """The final word on one batch input: upserted (with a record) or failed (with an error)."""
+class InputOutcome(NamedTuple):
+    """The final word on one batch input: upserted (with a record) or failed (with an error).
+    A tuple: one is built per input."""
 
     status: Status
     record: UpsertedRecord | None = None

@@ -1,9 +1,10 @@
 """Tracks which consumed offsets are finished, per partition, and where it is safe to commit.
 
 An offset is finished when its outcome is known and every record published for it (the
-result, and the dead-letter record when there is one) has been acknowledged by the broker.
-The commit position of a partition is the first unfinished offset, or one past the last
-consumed offset when all are finished, no matter in which order work completes. Pure.
+result, and the dead-letter record when there is one) has been acknowledged by the broker;
+the publisher says so with `finished`. The commit position of a partition is the first
+unfinished offset, or one past the last consumed offset when all are finished, no matter in
+which order work completes. Pure.
 """
 
 from __future__ import annotations
@@ -13,55 +14,67 @@ from dataclasses import dataclass, field
 
 TopicPartition = tuple[str, int]
 
-# One outstanding unit stands for "outcome not known yet"; it is traded for the number of
-# records published once the outcome is known.
-_OUTCOME_PENDING = 1
 
+@dataclass(slots=True, eq=False)
+class PartitionProgress:
+    """One partition's consumed offsets while it is assigned. A revoked or lost partition's
+    progress is dropped, so a late acknowledgement for it finishes nothing in its successor."""
 
-@dataclass(slots=True)
-class _PartitionState:
-    order: deque[int] = field(default_factory=deque)
-    outstanding: dict[int, int] = field(default_factory=dict)
+    tp: TopicPartition
+    order: deque[int] = field(default_factory=deque)  # consumed, unfinished or not yet passed
+    done: set[int] = field(default_factory=set)  # finished, behind an unfinished offset
     next_position: int | None = None
     committed: int | None = None
 
-    def advance(self) -> None:
-        while self.order and self.outstanding[self.order[0]] == 0:
-            offset = self.order.popleft()
-            del self.outstanding[offset]
-            self.next_position = offset + 1
+    def finish(self, offset: int) -> None:
+        order = self.order
+        if not order or offset < order[0]:
+            return  # not tracked (or already passed)
+        if offset != order[0]:
+            self.done.add(offset)
+            return
+        order.popleft()
+        done, last = self.done, offset
+        while order and order[0] in done:
+            last = order.popleft()
+            done.discard(last)
+        self.next_position = order[0] if order else last + 1
+
+    def unfinished(self) -> int:
+        return len(self.order) - len(self.done)
 
 
 class OffsetTracker:
-    """Per-partition outstanding work and commit positions."""
+    """Per-partition unfinished work and commit positions."""
 
     def __init__(self) -> None:
-        self._partitions: dict[TopicPartition, _PartitionState] = {}
+        self._partitions: dict[TopicPartition, PartitionProgress] = {}
 
     def assign(self, tp: TopicPartition) -> None:
-        self._partitions.setdefault(tp, _PartitionState())
+        self._partitions.setdefault(tp, PartitionProgress(tp))
 
     def forget(self, tp: TopicPartition) -> None:
         """The partition was revoked or lost: stop tracking it; late acks are ignored."""
         self._partitions.pop(tp, None)
 
     def consumed(self, tp: TopicPartition, offset: int) -> None:
-        """An event was read; it is unfinished until its outcome is delivered."""
+        """An event was read; it is unfinished until `finished` is called for it."""
         state = self._partitions.get(tp)
         if state is None:
-            state = self._partitions[tp] = _PartitionState()
+            state = self._partitions[tp] = PartitionProgress(tp)
         if not state.order and state.next_position is None:
             state.next_position = offset
         state.order.append(offset)
-        state.outstanding[offset] = _OUTCOME_PENDING
 
-    def outcome_published(self, tp: TopicPartition, offset: int, records: int) -> None:
-        """The event's outcome is known and `records` records were handed to the producer."""
-        self._adjust(tp, offset, records - _OUTCOME_PENDING)
+    def finished(self, tp: TopicPartition, offset: int) -> None:
+        """Every record published for this event was acknowledged."""
+        state = self._partitions.get(tp)
+        if state is not None:
+            state.finish(offset)
 
-    def delivered(self, tp: TopicPartition, offset: int) -> None:
-        """The broker acknowledged one record published for this event."""
-        self._adjust(tp, offset, -1)
+    def progress(self, tp: TopicPartition) -> PartitionProgress | None:
+        """The partition's current progress, to finish offsets on later (None: not tracked)."""
+        return self._partitions.get(tp)
 
     def commit_positions(self, *, only_changed: bool = True) -> dict[TopicPartition, int]:
         """Positions to commit (next offset to read), for partitions that moved since the last."""
@@ -83,16 +96,8 @@ class OffsetTracker:
         """How many consumed events are not finished (in one partition, or in all)."""
         if tp is not None:
             state = self._partitions.get(tp)
-            return len(state.order) if state else 0
-        return sum(len(state.order) for state in self._partitions.values())
+            return state.unfinished() if state else 0
+        return sum(state.unfinished() for state in self._partitions.values())
 
     def partitions(self) -> list[TopicPartition]:
         return list(self._partitions)
-
-    def _adjust(self, tp: TopicPartition, offset: int, delta: int) -> None:
-        state = self._partitions.get(tp)
-        if state is None or offset not in state.outstanding:
-            return
-        state.outstanding[offset] += delta
-        if state.outstanding[offset] == 0 and state.order[0] == offset:
-            state.advance()

@@ -119,11 +119,11 @@ class Pipeline:
         now = self._clock.monotonic()
         if messages:
             self._metrics.events_consumed.inc(len(messages))
-            for raw in messages:
-                self._accept(raw, now)
+            self._accept(messages, now)
         self._dispatch(force=False)
         wait = _BUSY_POLL_S if paused and self._workers.in_flight else 0.0
-        self._collect(self._workers.finished(wait_s=wait))
+        if self._collect(self._workers.finished(wait_s=wait)):
+            self._dispatch(force=False)  # refill the freed workers now, not a poll later
         self._sink.poll(0)
         self._apply_backpressure()
         self._maybe_commit()
@@ -159,15 +159,21 @@ class Pipeline:
 
     # -- intake -------------------------------------------------------------------------
 
-    def _accept(self, raw: RawMessage, now: float) -> None:
-        self._tracker.consumed((raw.topic, raw.partition), raw.offset)
-        self._publisher.consumed(raw)
-        self._accepted_bytes += raw.size
-        decoded = decode_event(raw, self._cfg.validation)
-        if isinstance(decoded, Rejection):
-            self._publisher.rejection(decoded)
-        else:
-            self._batcher.add(decoded, now)
+    def _accept(self, messages: list[RawMessage], now: float) -> None:
+        """Track, validate and batch what was read (the per-event hot path: kept flat)."""
+        consumed, publisher, add = self._tracker.consumed, self._publisher, self._batcher.add
+        validation = self._cfg.validation
+        accepted_bytes = 0
+        for raw in messages:
+            consumed((raw.topic, raw.partition), raw.offset)
+            publisher.consumed(raw)
+            accepted_bytes += len(raw.value or b"") + len(raw.key or b"")
+            decoded = decode_event(raw, validation)
+            if isinstance(decoded, Rejection):
+                publisher.rejection(decoded)
+            else:
+                add(decoded, now)
+        self._accepted_bytes += accepted_bytes
 
     def _dispatch(self, *, force: bool) -> None:
         while self._workers.in_flight < self._cfg.max_in_flight:
@@ -178,13 +184,15 @@ class Pipeline:
 
     # -- outcomes -----------------------------------------------------------------------
 
-    def _collect(self, finished: list[Finished]) -> None:
+    def _collect(self, finished: list[Finished]) -> int:
+        """Publish the outcomes of finished batches; returns how many finished."""
         for item in finished:
             self._batcher.release(item.batch)
             if item.outcome is None:
                 self._on_worker_error(item)
                 continue
             self._publisher.batch(item.outcome)
+        return len(finished)
 
     def _on_worker_error(self, item: Finished) -> None:
         if self._hard_stop.is_set():

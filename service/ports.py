@@ -6,7 +6,6 @@ be driven by in-memory fakes in unit tests and by the real adapters in productio
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from service.model import RawMessage
@@ -14,8 +13,12 @@ from service.offsets import TopicPartition
 from service.records import OutboundRecord
 from service.responses import HttpReply
 
-DeliveryCallback = Callable[[str | None], None]
-"""Called once per published record: None when the broker acknowledged it, else the error."""
+
+class DeliveryCallback(Protocol):
+    """Called once per published record: `error` is None when the broker acknowledged it, else
+    the error (its str() says what went wrong); `record` is the sink's view of the record."""
+
+    def __call__(self, error: object | None, record: object = None, /) -> None: ...
 
 
 class RebalanceListener(Protocol):

@@ -2,21 +2,22 @@
 
 Owns the step from a final outcome to records handed to the sink: result (and dead-letter)
 records per event, in offset order per partition when exactly_once asks for it, outcome
-metrics, and the delivery callbacks that tell the OffsetTracker when an offset is finished.
-A record the broker refuses becomes `fatal` (the loop stops without committing past it).
+metrics, and delivery tracking. The records of one call (a batch, or a rejected event) form
+a delivery group with one callback: when the broker has acknowledged all of them, their
+offsets are finished in the OffsetTracker. A record the broker refuses becomes `fatal` and
+its group never finishes (the loop stops without committing past it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import NamedTuple
 
 from service.clock import Clock
 from service.errors import DeliveryError, ServiceError
 from service.metrics import Metrics
 from service.model import BatchOutcome, RawMessage, Rejection, Status, log_context
-from service.offsets import OffsetTracker, TopicPartition
+from service.offsets import OffsetTracker, PartitionProgress, TopicPartition
 from service.ordering import InOrderRelease
 from service.ports import RecordSink
 from service.records import OutboundRecord, Topics, records_for_input, records_for_rejection
@@ -29,6 +30,64 @@ class _Outcome(NamedTuple):
     records: list[OutboundRecord]
     status: Status
     category: str | None
+
+
+class _DeliveryGroup:
+    """The records published in one call, and the offsets they finish once all are acked."""
+
+    __slots__ = (
+        "_progress",
+        "_publisher",
+        "_tracker",
+        "event_bytes",
+        "finishes",
+        "pending",
+        "sealed",
+        "timestamps_ms",
+    )
+
+    def __init__(self, publisher: OutcomePublisher, tracker: OffsetTracker) -> None:
+        self._publisher, self._tracker = publisher, tracker
+        self._progress: dict[TopicPartition, PartitionProgress | None] = {}
+        self.finishes: list[tuple[PartitionProgress, int]] = []
+        self.timestamps_ms: list[int] = []
+        self.event_bytes = 0
+        self.pending = 0
+        self.sealed = False
+
+    def add(self, raw: RawMessage, records: int) -> None:
+        """The event's `records` records are about to be published."""
+        tp = (raw.topic, raw.partition)
+        progress_by_tp = self._progress
+        if tp in progress_by_tp:
+            progress = progress_by_tp[tp]
+        else:
+            progress = progress_by_tp[tp] = self._tracker.progress(tp)
+        if progress is not None:
+            self.finishes.append((progress, raw.offset))
+        if raw.timestamp_ms is not None:
+            self.timestamps_ms.append(raw.timestamp_ms)
+        self.event_bytes += len(raw.value or b"") + len(raw.key or b"")
+        self.pending += records
+
+    def seal(self) -> None:
+        self.sealed = True
+        if self.pending == 0:
+            self._finish()
+
+    def __call__(self, error: object | None, _record: object = None) -> None:
+        """The sink's delivery callback, once per record: None when acknowledged."""
+        if error is not None:  # not counted off: the group never finishes
+            self._publisher.refused(error, self.finishes)
+            return
+        self.pending -= 1
+        if self.pending == 0 and self.sealed:
+            self._finish()
+
+    def _finish(self) -> None:
+        for progress, offset in self.finishes:
+            progress.finish(offset)
+        self.finishes = []
 
 
 class OutcomePublisher:
@@ -65,9 +124,10 @@ class OutcomePublisher:
             self._release.forget(tp)
 
     def rejection(self, rejection: Rejection) -> None:
+        group = _DeliveryGroup(self, self._tracker)
         records = records_for_rejection(rejection, self._topics)
-        self._publish(_Outcome(rejection.raw, records, Status.INVALID, rejection.category))
-        self._report_counts()
+        self._publish(_Outcome(rejection.raw, records, Status.INVALID, rejection.category), group)
+        self._close(group)
 
     def batch(self, outcome: BatchOutcome) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -78,60 +138,72 @@ class OutcomePublisher:
                 statuses.count("failed"),
                 extra=log_context(outcome.batch.seq, outcome.batch.inputs),
             )
+        group = _DeliveryGroup(self, self._tracker)
         coalesced = 0
+        by_trace_id, topics, in_order = outcome.by_trace_id, self._topics, self._release
         for item in outcome.batch.inputs:
-            result = outcome.by_trace_id[item.trace_id]
+            result = by_trace_id[item.trace_id]
+            status = result.status
             category = result.error.category if result.error else None
-            coalesced += len(item.events) - 1
-            per_event = records_for_input(item, result, self._topics)
-            for event, records in zip(item.events, per_event, strict=True):
-                self._publish(_Outcome(event.raw, records, result.status, category))
-        self._metrics.coalesced_events.inc(coalesced)
-        self._report_counts()
+            events = item.events
+            coalesced += len(events) - 1
+            per_event = records_for_input(item, result, topics)
+            for event, records in zip(events, per_event, strict=True):
+                if in_order is None:
+                    self._emit(event.raw, records, status, category, group)
+                else:
+                    self._publish(_Outcome(event.raw, records, status, category), group)
+        if coalesced:
+            self._metrics.coalesced_events.inc(coalesced)
+        self._close(group)
 
-    def _publish(self, outcome: _Outcome) -> None:
+    def refused(self, error: object, finishes: list[tuple[PartitionProgress, int]]) -> None:
+        """A record of a group was refused by the broker: stop, and never commit past it."""
+        self._metrics.delivery_errors.inc()
+        ranges: dict[TopicPartition, tuple[int, int]] = {}
+        for progress, offset in finishes:
+            low, high = ranges.get(progress.tp, (offset, offset))
+            ranges[progress.tp] = (min(low, offset), max(high, offset))
+        where = ", ".join(f"{t}[{p}] {lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
+        log.error("broker refused an outcome record of events %s: %s", where or "(none)", error)
+        if self.fatal is None:
+            self.fatal = DeliveryError(f"{error} (outcome of events {where or 'unknown'})")
+
+    def _publish(self, outcome: _Outcome, group: _DeliveryGroup) -> None:
         if self._release is None:
-            self._emit(outcome)
+            self._emit(*outcome, group)
             return
         raw = outcome.raw
         for ready in self._release.ready((raw.topic, raw.partition), raw.offset, outcome):
-            self._emit(ready)
+            self._emit(*ready, group)
 
-    def _emit(self, outcome: _Outcome) -> None:
-        raw, records, status, category = outcome
-        tp = (raw.topic, raw.partition)
-        self._tracker.outcome_published(tp, raw.offset, len(records))
-        self.emitted_bytes += raw.size
-        self._count(raw, status, category)
+    def _emit(
+        self,
+        raw: RawMessage,
+        records: list[OutboundRecord],
+        status: Status,
+        category: str | None,
+        group: _DeliveryGroup,
+    ) -> None:
+        group.add(raw, len(records))
+        publish = self._sink.publish
         for record in records:
-            self._sink.publish(record, self._delivery_callback(tp, raw.offset))
-
-    def _count(self, raw: RawMessage, status: Status, category: str | None) -> None:
+            publish(record, group)
         self._unreported[status] += 1
         if status is not Status.UPSERTED:
             self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
-        if raw.timestamp_ms is not None:
-            age = self._clock.wall() - raw.timestamp_ms / 1000
-            self._metrics.end_to_end_seconds.observe(max(age, 0.0))
 
-    def _report_counts(self) -> None:
-        """Add the results counted since the last report (one counter update per status)."""
+    def _close(self, group: _DeliveryGroup) -> None:
+        """Report the group's counts and latencies, and let it finish once all are acked."""
         for status, count in self._unreported.items():
             if count:
                 self._results_by_status[status].inc(count)
                 self._unreported[status] = 0
-
-    def _delivery_callback(self, tp: TopicPartition, offset: int) -> Callable[[str | None], None]:
-        def delivered(error: str | None) -> None:
-            if error is None:
-                self._tracker.delivered(tp, offset)
-                return
-            self._metrics.delivery_errors.inc()
-            log.error(
-                "broker refused an outcome record: %s",
-                error,
-                extra={"topic": tp[0], "partition": tp[1], "offset": offset},
+        if group.timestamps_ms:
+            now_ms = self._clock.wall() * 1000
+            self._metrics.end_to_end_seconds.observe_many(
+                max(now_ms - stamp, 0.0) / 1000 for stamp in group.timestamps_ms
             )
-            self.fatal = DeliveryError(error, topic=tp[0], partition=tp[1], offset=offset)
-
-        return delivered
+            group.timestamps_ms = []
+        self.emitted_bytes += group.event_bytes
+        group.seal()

@@ -10,31 +10,22 @@ Dead-letter records: the original key, value and headers unchanged, plus `error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
-from service.model import (
-    BatchInput,
-    ErrorInfo,
-    Event,
-    InputOutcome,
-    RawMessage,
-    Rejection,
-    Status,
-)
+from service.model import BatchInput, ErrorInfo, InputOutcome, RawMessage, Rejection, Status
 
 MAX_HEADER_MESSAGE_CHARS = 2_000
 
 
-@dataclass(frozen=True, slots=True)
-class OutboundRecord:
-    """A record to publish, with the input event it accounts for."""
+class OutboundRecord(NamedTuple):
+    """A record to publish (a tuple: one or two are built per event)."""
 
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]] | None
-    source: RawMessage
+    headers: list[tuple[str, bytes]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,28 +37,71 @@ class Topics:
 def records_for_input(
     item: BatchInput, outcome: InputOutcome, topics: Topics
 ) -> list[list[OutboundRecord]]:
-    """For every event an input carried, in order: its result and, if it failed, its dead letter."""
+    """For every event an input carried, in order: its result and, if it failed, its dead letter.
+
+    The fields every event of the input shares are computed once; each event adds its own id,
+    trace id, source position and, for an absorbed event, the carrier's trace id.
+    """
+    status = outcome.status  # a StrEnum: orjson writes its value
+    record, error = outcome.record, outcome.error
+    error_json = error.to_json() if error is not None else None
+    timing = outcome.timing.to_json() if outcome.timing is not None else None
+    hubspot_id = new = created_at = updated_at = None
+    if record is not None:
+        hubspot_id, new = record.hubspot_id, record.new
+        created_at, updated_at = record.created_at, record.updated_at
+    dead_letter_error = error if outcome.status is not Status.UPSERTED else None
+    output, carrier_trace_id = topics.output, item.trace_id
+    events = item.events
+    last = len(events) - 1
     per_event: list[list[OutboundRecord]] = []
-    last = len(item.events) - 1
-    for position, event in enumerate(item.events):
-        document = _event_result(event, item, outcome, carrier=position == last)
-        records = [_result_record(event.raw, event.id, document, topics)]
-        if outcome.status is not Status.UPSERTED and outcome.error is not None:
-            records.append(dead_letter(event.raw, outcome.status, outcome.error, topics))
-        per_event.append(records)
+    for position, event in enumerate(events):
+        raw = event.raw
+        carrier = position == last
+        document = {
+            "status": status,
+            "id": event.id,
+            "idProperty": event.id_property,
+            "objectWriteTraceId": carrier_trace_id if carrier else event.trace_id,
+            "hubspotId": hubspot_id,
+            "new": new,
+            "createdAt": created_at,
+            "updatedAt": updated_at,
+            "error": error_json,
+            "source": {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
+            "coalescedInto": None if carrier else carrier_trace_id,
+            "batch": timing,
+        }
+        result = OutboundRecord(output, event.id.encode(), orjson.dumps(document))
+        if dead_letter_error is not None:
+            per_event.append([result, dead_letter(raw, outcome.status, dead_letter_error, topics)])
+        else:
+            per_event.append([result])
     return per_event
 
 
 def records_for_rejection(rejection: Rejection, topics: Topics) -> list[OutboundRecord]:
     """The `invalid` result and the dead-letter record of an event that could not be read."""
+    raw = rejection.raw
     error = ErrorInfo(category=rejection.category, message=rejection.message)
-    document = _base_result(rejection.raw, Status.INVALID, error)
-    document.update(
-        id=rejection.id, idProperty=rejection.id_property, objectWriteTraceId=rejection.trace_id
-    )
+    document = {
+        "status": Status.INVALID.value,
+        "id": rejection.id,
+        "idProperty": rejection.id_property,
+        "objectWriteTraceId": rejection.trace_id,
+        "hubspotId": None,
+        "new": None,
+        "createdAt": None,
+        "updatedAt": None,
+        "error": error.to_json(),
+        "source": {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
+        "coalescedInto": None,
+        "batch": None,
+    }
+    key = rejection.id.encode() if rejection.id is not None else raw.key
     return [
-        _result_record(rejection.raw, rejection.id, document, topics),
-        dead_letter(rejection.raw, Status.INVALID, error, topics),
+        OutboundRecord(topics.output, key, orjson.dumps(document)),
+        dead_letter(raw, Status.INVALID, error, topics),
     ]
 
 
@@ -87,47 +121,4 @@ def dead_letter(
     )
     if error.http_status is not None:
         headers.append(("error.httpStatus", str(error.http_status).encode()))
-    return OutboundRecord(topics.dlq, raw.key, raw.value, headers, raw)
-
-
-def _event_result(
-    event: Event, item: BatchInput, outcome: InputOutcome, *, carrier: bool
-) -> dict[str, object]:
-    document = _base_result(event.raw, outcome.status, outcome.error)
-    record = outcome.record
-    document.update(
-        id=event.id,
-        idProperty=event.id_property,
-        objectWriteTraceId=item.trace_id if carrier else event.trace_id,
-        hubspotId=record.hubspot_id if record else None,
-        new=record.new if record else None,
-        createdAt=record.created_at if record else None,
-        updatedAt=record.updated_at if record else None,
-        coalescedInto=None if carrier else item.trace_id,
-        batch=outcome.timing.to_json() if outcome.timing else None,
-    )
-    return document
-
-
-def _base_result(raw: RawMessage, status: Status, error: ErrorInfo | None) -> dict[str, object]:
-    return {
-        "status": status.value,
-        "id": None,
-        "idProperty": None,
-        "objectWriteTraceId": None,
-        "hubspotId": None,
-        "new": None,
-        "createdAt": None,
-        "updatedAt": None,
-        "error": error.to_json() if error else None,
-        "source": {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
-        "coalescedInto": None,
-        "batch": None,
-    }
-
-
-def _result_record(
-    raw: RawMessage, event_id: str | None, document: dict[str, object], topics: Topics
-) -> OutboundRecord:
-    key = event_id.encode() if event_id is not None else raw.key
-    return OutboundRecord(topics.output, key, orjson.dumps(document), None, raw)
+    return OutboundRecord(topics.dlq, raw.key, raw.value, headers)

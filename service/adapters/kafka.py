@@ -132,13 +132,13 @@ def _raw(message: Message) -> RawMessage | None:
         return None
     _, timestamp = message.timestamp()
     return RawMessage(
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
-        key=message.key(),
-        value=message.value(),
-        headers=message.headers(),
-        timestamp_ms=timestamp if timestamp > 0 else None,
+        message.topic() or "",
+        message.partition() or 0,
+        message.offset() or 0,
+        message.key(),
+        message.value(),
+        message.headers(),
+        timestamp if timestamp > 0 else None,
     )
 
 
@@ -149,17 +149,15 @@ class KafkaSink:
         self._producer = Producer(config)
 
     def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
-        def delivered(error: KafkaError | None, _: Message) -> None:
-            on_delivery(None if error is None else str(error))
-
+        topic, key, value, headers = record
         while True:
             try:
                 self._producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=record.headers,  # type: ignore[arg-type]  # list is invariant
-                    on_delivery=delivered,
+                    topic,
+                    value,
+                    key,
+                    headers=headers,  # type: ignore[arg-type]  # list is invariant
+                    on_delivery=on_delivery,
                 )
                 return
             except BufferError:

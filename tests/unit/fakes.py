@@ -144,7 +144,7 @@ class FakeSink:
     def poll(self, timeout_s: float) -> None:
         pending, self._pending = self._pending, []
         for callback in pending:
-            callback(self._fail_with)
+            callback(self._fail_with, None)
 
     def flush(self, timeout_s: float) -> int:
         self.poll(0)

@@ -11,33 +11,30 @@ def test_commit_position_stops_at_the_first_unfinished_offset_whatever_the_compl
     tracker = OffsetTracker()
     for offset in (10, 11, 12):
         tracker.consumed(TP, offset)
-    tracker.outcome_published(TP, 12, 1)
-    tracker.delivered(TP, 12)
-    tracker.outcome_published(TP, 11, 2)
-    tracker.delivered(TP, 11)
+    tracker.finished(TP, 12)
+    tracker.finished(TP, 11)
     assert tracker.commit_positions() == {TP: 10}
-    tracker.outcome_published(TP, 10, 1)
-    tracker.delivered(TP, 10)
-    assert tracker.commit_positions() == {TP: 11}
-    tracker.delivered(TP, 11)
+    assert tracker.unfinished() == 1
+    tracker.finished(TP, 10)
     assert tracker.commit_positions() == {TP: 13}
+    assert tracker.unfinished() == 0
 
 
-def test_a_failed_event_is_unfinished_until_its_dead_letter_is_acknowledged() -> None:
+def test_the_position_moves_offset_by_offset_in_order() -> None:
     tracker = OffsetTracker()
-    tracker.consumed(TP, 0)
-    tracker.outcome_published(TP, 0, 2)
-    tracker.delivered(TP, 0)
+    for offset in range(3):
+        tracker.consumed(TP, offset)
     assert tracker.commit_positions() == {TP: 0}
-    tracker.delivered(TP, 0)
+    tracker.finished(TP, 0)
     assert tracker.commit_positions() == {TP: 1}
+    tracker.finished(TP, 1)
+    assert tracker.commit_positions() == {TP: 2}
 
 
 def test_unchanged_positions_are_not_committed_twice() -> None:
     tracker = OffsetTracker()
     tracker.consumed(TP, 5)
-    tracker.outcome_published(TP, 5, 1)
-    tracker.delivered(TP, 5)
+    tracker.finished(TP, 5)
     positions = tracker.commit_positions()
     tracker.mark_committed(positions)
     assert tracker.commit_positions() == {}
@@ -47,8 +44,9 @@ def test_gaps_in_offsets_do_not_block_the_watermark() -> None:
     tracker = OffsetTracker()
     for offset in (3, 7):
         tracker.consumed(TP, offset)
-        tracker.outcome_published(TP, offset, 1)
-        tracker.delivered(TP, offset)
+    tracker.finished(TP, 7)
+    assert tracker.commit_positions() == {TP: 3}
+    tracker.finished(TP, 3)
     assert tracker.commit_positions() == {TP: 8}
 
 
@@ -56,7 +54,19 @@ def test_forgotten_partition_ignores_late_acknowledgements() -> None:
     tracker = OffsetTracker()
     tracker.consumed(TP, 0)
     tracker.forget(TP)
-    tracker.outcome_published(TP, 0, 1)
-    tracker.delivered(TP, 0)
+    tracker.finished(TP, 0)
     assert tracker.commit_positions() == {}
     assert tracker.unfinished() == 0
+
+
+def test_a_late_acknowledgement_does_not_finish_the_offset_read_again_after_reassignment() -> None:
+    tracker = OffsetTracker()
+    tracker.consumed(TP, 0)
+    before_loss = tracker.progress(TP)
+    assert before_loss is not None
+    tracker.forget(TP)  # lost; the partition comes back and offset 0 is read again
+    tracker.assign(TP)
+    tracker.consumed(TP, 0)
+    before_loss.finish(0)  # the first copy's records are acknowledged late
+    assert tracker.unfinished() == 1
+    assert tracker.commit_positions() == {TP: 0}

@@ -92,11 +92,11 @@ def _build_event(raw: RawMessage, document: dict[str, object], limits: Validatio
     trace_id = _optional_string(document, "objectWriteTraceId", "INVALID_TRACE_ID")
     properties = _properties(document.get("properties", _MISSING), limits, len(raw.value or b""))
     return Event(
-        raw=raw,
-        id=event_id,
-        id_property=id_property or limits.default_id_property,
-        properties=properties,
-        trace_id=trace_id or derived_trace_id(raw.topic, raw.partition, raw.offset),
+        raw,
+        event_id,
+        id_property or limits.default_id_property,
+        properties,
+        trace_id or derived_trace_id(raw.topic, raw.partition, raw.offset),
     )
 
 

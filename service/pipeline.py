@@ -78,6 +78,7 @@ class Pipeline:
         self._accepted_bytes = 0
         self._assigned: set[TopicPartition] = set()
         self._paused = False
+        self._sending_blocked = False
         self._on_partition_share = on_partition_share
         self._share_changed = False
         self._committer = committer or OffsetCommitter(source)
@@ -120,10 +121,10 @@ class Pipeline:
         if messages:
             self._metrics.events_consumed.inc(len(messages))
             self._accept(messages, now)
-        self._dispatch(force=False)
+        self._dispatch()
         wait = _BUSY_POLL_S if paused and self._workers.in_flight else 0.0
         if self._collect(self._workers.finished(wait_s=wait)):
-            self._dispatch(force=False)  # refill the freed workers now, not a poll later
+            self._dispatch()  # refill the freed workers now, not a poll later
         self._sink.poll(0)
         self._apply_backpressure()
         self._maybe_commit()
@@ -175,7 +176,10 @@ class Pipeline:
                 add(decoded, now)
         self._accepted_bytes += accepted_bytes
 
-    def _dispatch(self, *, force: bool) -> None:
+    def _dispatch(self) -> None:
+        # With consumption paused because the buffer is full and nothing in flight, no batch
+        # can fill up or free held-back ids: waiting for the batch window only stalls.
+        force = self._paused and not self._sending_blocked and not self._workers.in_flight
         while self._workers.in_flight < self._cfg.max_in_flight:
             batch = self._batcher.take(self._clock.monotonic(), force=force)
             if batch is None:
@@ -234,7 +238,7 @@ class Pipeline:
 
     def _apply_backpressure(self) -> None:
         unfinished = self._tracker.unfinished()
-        blocked = self._health.sending_blocked()
+        blocked = self._sending_blocked = self._health.sending_blocked()
         over = blocked or (
             unfinished >= self._cfg.max_buffered_events
             or self._buffered_bytes() >= self._cfg.max_buffered_bytes

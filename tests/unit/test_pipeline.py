@@ -124,3 +124,52 @@ def test_backpressure_pauses_consumption_when_the_buffer_is_full() -> None:
     pipeline._finish()
     assert len(_results(sink)) == 300
     assert not source.paused
+
+
+def test_a_partial_batch_leaves_at_once_when_the_buffer_is_full_and_nothing_is_in_flight() -> None:
+    # 40 distinct ids fill a 40-event buffer: consumption pauses with fewer inputs than a full
+    # batch. Nothing in flight can free held-back ids and no new event can arrive, so the
+    # batch goes without waiting for its window (the clock never moves here).
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(40)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    transport = FakeTransport()
+    caller, _, _ = make_caller(transport, clock)
+    pipeline = Pipeline(
+        source=source,
+        sink=sink,
+        execute=caller.execute,
+        clock=clock,
+        metrics=Metrics(CollectorRegistry()),
+        health=Health(clock),
+        config=PipelineConfig(
+            topics=TOPICS,
+            validation=LIMITS,
+            batching=BatchLimits(max_size=100, max_wait_s=60),
+            max_buffered_events=40,
+        ),
+    )
+    source.subscribe(pipeline)
+    deadline = time.monotonic() + 10
+    while len(_results(sink)) < 40 and time.monotonic() < deadline:
+        pipeline.step()
+        time.sleep(0.001)
+    assert len(_results(sink)) == 40
+    assert [len(r["inputs"]) for r in transport.requests] == [40]  # type: ignore[arg-type]
+
+
+def test_below_a_full_buffer_a_partial_batch_waits_for_its_window() -> None:
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(40)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    transport = FakeTransport()
+    pipeline = _pipeline(source, sink, transport, clock)  # window 0.5 s, buffer 20,000
+    source.subscribe(pipeline)
+    for _ in range(20):
+        pipeline.step()
+        time.sleep(0.001)
+    assert transport.requests == []
+    clock.advance(0.6)
+    deadline = time.monotonic() + 10
+    while len(_results(sink)) < 40 and time.monotonic() < deadline:
+        pipeline.step()
+        time.sleep(0.001)
+    assert [len(r["inputs"]) for r in transport.requests] == [40]  # type: ignore[arg-type]

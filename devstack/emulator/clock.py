@@ -50,4 +50,7 @@ class FakeClock:
 def iso_millis(moment: datetime) -> str:
     """`2026-11-07T05:31:56.123Z`: ISO-8601 UTC with milliseconds, as HubSpot writes it."""
     utc = moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    if utc.year < 1000:  # strftime writes such years unpadded; isoformat would pad them
+        return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    # isoformat is much cheaper than strftime; it truncates to milliseconds, ends in +00:00.
+    return utc.isoformat(timespec="milliseconds")[:-6] + "Z"

@@ -4,8 +4,11 @@ Owns the upsert merge (keyed by object type, id property and id value; propertie
 are kept, `""` clears), HubSpot id allocation, and the counters behind `/_emulator/stats`.
 All access goes through one lock, so control calls from other threads see consistent data.
 Per-request work is O(inputs): writes keep a reference to the request's own property dict,
-and nothing copies the whole store except the explicit snapshot methods. It does not
-validate input; `validation` does that first.
+and nothing copies the whole store except the explicit snapshot methods. A batch takes the
+lock twice (`existing`, `apply`), not once per input. A record is a string-only dict and a
+tuple of strings, which the garbage collector stops tracking: a full collection walks only
+the two dicts that hold them, not an object per record. It does not validate input;
+`validation` does that first.
 """
 
 from __future__ import annotations
@@ -14,41 +17,20 @@ import threading
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 FIRST_HUBSPOT_ID = 100_001
 
 Key = tuple[str, str, str]
 
 
-@dataclass(slots=True)
-class Record:
-    """One stored object. `properties` includes the id property value and hs_object_id."""
-
-    hubspot_id: str
-    object_type: str
-    id_property: str
-    id_value: str
-    properties: dict[str, str]
-    created_at: str
-    updated_at: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "hubspotId": self.hubspot_id,
-            "idProperty": self.id_property,
-            "properties": dict(self.properties),
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        }
+# A record's HubSpot id and createdAt. A plain tuple of strings on purpose: the garbage
+# collector stops tracking those (it never untracks a NamedTuple, or a tuple holding a dict).
+Identity = tuple[str, str]
 
 
 class Write(NamedTuple):
-    """One applied input, as sent (the properties dict is the request's, never mutated).
-
-    Stored as a plain tuple of strings and a string-only dict, which the garbage collector
-    stops tracking: millions of writes then cost memory but no collector time.
-    """
+    """One applied input, as sent (the properties dict is the request's, never mutated)."""
 
     trace_id: str | None
     properties: Mapping[str, str]
@@ -64,26 +46,26 @@ class Write(NamedTuple):
         }
 
 
-@dataclass(frozen=True, slots=True)
-class UpsertItem:
-    """A validated input ready to apply."""
+class UpsertItem(Protocol):
+    """A validated input ready to apply (every property value a string)."""
 
-    id_value: str
-    id_property: str
-    trace_id: str | None
-    properties: Mapping[str, str]
+    @property
+    def id_value(self) -> str: ...
+
+    @property
+    def id_property(self) -> str: ...
+
+    @property
+    def trace_id(self) -> str | None: ...
+
+    @property
+    def properties(self) -> Mapping[str, str]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """The outcome of one applied input: a snapshot of the record right after the write."""
-
-    item: UpsertItem
-    hubspot_id: str
-    properties: dict[str, str]
-    created_at: str
-    updated_at: str
-    new: bool
+# The outcome of one applied input: the record's HubSpot id, a snapshot of its properties
+# right after the write, its createdAt, and whether the write created it (its updatedAt is
+# the write's `at`). A plain tuple: one is built per input, and a NamedTuple costs more.
+Applied = tuple[str, dict[str, str], str, bool]
 
 
 @dataclass(slots=True)
@@ -124,7 +106,10 @@ class Store:
         self._clear(request_log_limit)
 
     def _clear(self, request_log_limit: int | None) -> None:
-        self._records: dict[Key, Record] = {}
+        # A record is its properties (which include the id property value, hs_object_id and
+        # hs_lastmodifieddate, its updatedAt: every write sets it last) and its identity.
+        self._properties: dict[Key, dict[str, str]] = {}
+        self._identities: dict[Key, Identity] = {}
         # Plain tuples (fields of Write): cheaper to build than the NamedTuple itself.
         self._history: dict[Key, list[tuple[str | None, Mapping[str, str], str, int]]] = {}
         self._log: deque[RequestLogEntry] = deque(maxlen=request_log_limit)
@@ -146,16 +131,21 @@ class Store:
             self._next_seq += 1
             return seq
 
-    def exists(self, object_type: str, id_property: str, id_value: str) -> bool:
+    def existing(self, object_type: str, items: Sequence[UpsertItem]) -> list[bool]:
+        """Per item, whether a record with its id already exists."""
         with self._lock:
-            return (object_type, id_property, id_value) in self._records
+            known = self._properties
+            return [(object_type, i.id_property, i.id_value) in known for i in items]
 
     def apply(
         self, object_type: str, items: Sequence[UpsertItem], at: str, seq: int, *, keep: bool
     ) -> list[Applied]:
         """Upsert every item (merge), stamping `at`; `keep` records each write in history."""
         with self._lock:
-            return [self._apply_one(object_type, item, at, seq, keep) for item in items]
+            applied = [self._apply_one(object_type, item, at) for item in items]
+            if keep:
+                self._remember(object_type, items, at, seq)
+            return applied
 
     def log_request(self, entry: RequestLogEntry) -> None:
         with self._lock:
@@ -168,7 +158,9 @@ class Store:
         """Snapshot: id value -> record, for one object type."""
         with self._lock:
             return {
-                key[2]: rec.to_json() for key, rec in self._records.items() if key[0] == object_type
+                key[2]: _record_json(key[1], self._identities[key], properties)
+                for key, properties in self._properties.items()
+                if key[0] == object_type
             }
 
     def history(self, object_type: str) -> dict[str, list[dict[str, Any]]]:
@@ -191,7 +183,7 @@ class Store:
                 "byStatus": dict(self._by_status),
                 "inputs": self._inputs_received,
                 "inputsApplied": self._inputs_applied,
-                "records": len(self._records),
+                "records": len(self._properties),
             }
 
     def reset(self, request_log_limit: int | None = None) -> None:
@@ -199,27 +191,43 @@ class Store:
         with self._lock:
             self._clear(request_log_limit)
 
-    def _apply_one(
-        self, object_type: str, item: UpsertItem, at: str, seq: int, keep: bool
-    ) -> Applied:
+    def _apply_one(self, object_type: str, item: UpsertItem, at: str) -> Applied:
         key = (object_type, item.id_property, item.id_value)
-        record = self._records.get(key)
-        new = record is None
-        if record is None:
-            record = self._create(key, at)
-        record.properties.update(item.properties)
-        record.properties[item.id_property] = item.id_value
-        record.properties["hs_lastmodifieddate"] = at
-        record.updated_at = at
-        if keep:
-            write = (item.trace_id, item.properties, at, seq)
-            self._history.setdefault(key, []).append(write)
-        return Applied(item, record.hubspot_id, dict(record.properties), record.created_at, at, new)
+        properties = self._properties.get(key)
+        new = properties is None
+        if properties is None:
+            properties = self._create(key, at)
+        properties.update(item.properties)
+        properties[item.id_property] = item.id_value
+        properties["hs_lastmodifieddate"] = at
+        hubspot_id, created_at = self._identities[key]
+        return (hubspot_id, properties.copy(), created_at, new)
 
-    def _create(self, key: Key, at: str) -> Record:
+    def _remember(self, object_type: str, items: Sequence[UpsertItem], at: str, seq: int) -> None:
+        """Append each item's write to its record's history, in order."""
+        history = self._history
+        for item in items:
+            key = (object_type, item.id_property, item.id_value)
+            history.setdefault(key, []).append((item.trace_id, item.properties, at, seq))
+
+    def _create(self, key: Key, at: str) -> dict[str, str]:
+        """A new record's properties (the caller writes the rest)."""
         hubspot_id = str(self._next_hubspot_id)
         self._next_hubspot_id += 1
-        props = {"hs_object_id": hubspot_id, "hs_createdate": at}
-        record = Record(hubspot_id, key[0], key[1], key[2], props, at, at)
-        self._records[key] = record
-        return record
+        self._identities[key] = (hubspot_id, at)
+        properties = {"hs_object_id": hubspot_id, "hs_createdate": at}
+        self._properties[key] = properties
+        return properties
+
+
+def _record_json(
+    id_property: str, identity: Identity, properties: dict[str, str]
+) -> dict[str, Any]:
+    hubspot_id, created_at = identity
+    return {
+        "hubspotId": hubspot_id,
+        "idProperty": id_property,
+        "properties": dict(properties),
+        "createdAt": created_at,
+        "updatedAt": properties["hs_lastmodifieddate"],
+    }

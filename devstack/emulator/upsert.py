@@ -15,7 +15,7 @@ from typing import Any
 from devstack.emulator.clock import iso_millis
 from devstack.emulator.errors import Problem, input_error, invalid_properties
 from devstack.emulator.state import EmulatorState
-from devstack.emulator.store import Applied, UpsertItem
+from devstack.emulator.store import Applied
 from devstack.emulator.validation import (
     ParsedInput,
     Schema,
@@ -43,10 +43,13 @@ def process_upsert(
     inputs = parse_batch(raw, schema, cfg.object_type_id(object_type))
     started_at = iso_millis(state.clock.now())
     good, errors = _split(state, schema, object_type, inputs)
-    applied = state.store.apply(
-        object_type, [_item(inp) for inp in good], started_at, seq, keep=cfg.record_history
-    )
-    results = [_result(a, echo_trace=cfg.echo_trace_id) for a in applied]
+    # Every property value of a good input is a string: property_problems rejected the rest.
+    applied = state.store.apply(object_type, good, started_at, seq, keep=cfg.record_history)
+    echo = cfg.echo_trace_id
+    results = [
+        _result(done, inp.trace_id if echo else None, started_at)
+        for done, inp in zip(applied, good, strict=True)
+    ]
     if cfg.shuffle_results:
         state.rng.shuffle(results)
     body: dict[str, Any] = {
@@ -67,34 +70,30 @@ def _split(
     state: EmulatorState, schema: Schema, object_type: str, inputs: list[ParsedInput]
 ) -> tuple[list[ParsedInput], list[dict[str, Any]]]:
     """Good inputs, and a 207 error per bad one; raises the 400 when multi-status is off."""
-    good: list[ParsedInput] = []
-    bad: list[tuple[ParsedInput, list[Problem]]] = []
-    for inp in inputs:
-        exists = state.store.exists(object_type, inp.id_property, inp.id_value)
-        problems = property_problems(inp, schema, exists=exists)
-        if problems:
-            bad.append((inp, problems))
-        else:
-            good.append(inp)
-    if bad and (not state.active.config.multi_status or not all_traced(inputs)):
-        raise invalid_properties([p for _, problems in bad for p in problems])
-    return good, [input_error(problems, inp.trace_id or "") for inp, problems in bad]
+    exists = state.store.existing(object_type, inputs)
+    problems = property_problems(inputs, schema, exists)
+    if not any(problems):
+        return inputs, []
+    bad: list[tuple[ParsedInput, list[Problem]]] = [
+        (inp, found) for inp, found in zip(inputs, problems, strict=True) if found
+    ]
+    if not state.active.config.multi_status or not all_traced(inputs):
+        raise invalid_properties([p for _, found in bad for p in found])
+    good = [inp for inp, found in zip(inputs, problems, strict=True) if not found]
+    return good, [input_error(found, inp.trace_id or "") for inp, found in bad]
 
 
-def _item(inp: ParsedInput) -> UpsertItem:
-    # Every value is a string here: property_problems rejected anything else.
-    return UpsertItem(inp.id_value, inp.id_property, inp.trace_id, inp.properties)
-
-
-def _result(applied: Applied, *, echo_trace: bool) -> dict[str, Any]:
+def _result(applied: Applied, trace_id: str | None, updated_at: str) -> dict[str, Any]:
+    """One entry of `results`; `trace_id` None leaves out objectWriteTraceId."""
+    hubspot_id, properties, created_at, new = applied
     result: dict[str, Any] = {
-        "id": applied.hubspot_id,
-        "properties": applied.properties,
-        "createdAt": applied.created_at,
-        "updatedAt": applied.updated_at,
+        "id": hubspot_id,
+        "properties": properties,
+        "createdAt": created_at,
+        "updatedAt": updated_at,
         "archived": False,
-        "new": applied.new,
+        "new": new,
     }
-    if echo_trace and applied.item.trace_id is not None:
-        result["objectWriteTraceId"] = applied.item.trace_id
+    if trace_id is not None:
+        result["objectWriteTraceId"] = trace_id
     return result

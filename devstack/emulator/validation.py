@@ -6,14 +6,19 @@ malformed JSON, missing `inputs`, more than `max_inputs`, an input without `id` 
 checks (`property_problems`) return `Problem`s: unknown or read-only properties, values that
 are not strings or are too long, and properties required to create a record. Whether those
 become a 207 or a 400 is decided by the caller. It must not touch the store.
+
+Hot path: a batch of 100 inputs is checked per request, so the usual case (every property
+writable, every value a short string) is recognised in one pass over the whole batch at C
+speed, and inputs are NamedTuples (cheap to build, unlike frozen dataclasses).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import chain
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,8 +31,7 @@ from devstack.emulator.errors import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedInput:
+class ParsedInput(NamedTuple):
     """One well-formed input of a batch (its properties not yet checked)."""
 
     id_value: str
@@ -42,7 +46,7 @@ class Schema:
 
     writable: frozenset[str]
     read_only: frozenset[str]
-    required_to_create: frozenset[str]
+    required_to_create: tuple[str, ...]  # sorted: the order their problems are listed in
     unique: frozenset[str]
     max_value_length: int
     max_inputs: int
@@ -52,7 +56,7 @@ class Schema:
         return cls(
             writable=cfg.schema_properties - cfg.read_only_properties,
             read_only=cfg.read_only_properties,
-            required_to_create=cfg.required_to_create,
+            required_to_create=tuple(sorted(cfg.required_to_create)),
             unique=cfg.unique_id_properties,
             max_value_length=cfg.max_value_length,
             max_inputs=cfg.max_inputs,
@@ -78,18 +82,22 @@ def all_traced(inputs: list[ParsedInput]) -> bool:
     return bool(inputs) and all(inp.trace_id for inp in inputs)
 
 
-def property_problems(inp: ParsedInput, schema: Schema, *, exists: bool) -> list[Problem]:
-    """Everything wrong with one input's properties (empty when it can be applied)."""
-    writable, limit = schema.writable, schema.max_value_length
-    problems = [
-        problem
-        for name, value in inp.properties.items()
-        if not (name in writable and isinstance(value, str) and len(value) <= limit)
-        and (problem := _check_property(name, value, schema)) is not None
+def property_problems(
+    inputs: Sequence[ParsedInput], schema: Schema, exists: Sequence[bool]
+) -> list[list[Problem]]:
+    """Per input, everything wrong with its properties (an empty list: it can be applied).
+
+    `exists[i]` says whether inputs[i] updates a stored record (then nothing is required).
+    """
+    if _all_writable_strings(inputs, schema):  # the usual case: only creates can fail
+        return [
+            [] if known else _missing_required(inp.properties, schema)
+            for inp, known in zip(inputs, exists, strict=True)
+        ]
+    return [
+        _input_problems(inp.properties, schema, exists=known)
+        for inp, known in zip(inputs, exists, strict=True)
     ]
-    if not exists:
-        problems.extend(_missing_required(inp.properties, schema))
-    return problems
 
 
 def _load(raw: bytes) -> Any:
@@ -130,7 +138,10 @@ def _parse_input(index: int, item: Any) -> ParsedInput:
 
 
 def _reject_duplicate_ids(inputs: list[ParsedInput]) -> None:
-    counts = Counter(inp.id_value for inp in inputs)
+    ids = [inp.id_value for inp in inputs]
+    if len(set(ids)) == len(ids):
+        return
+    counts = Counter(ids)
     duplicates = [value for value, n in counts.items() if n > 1]
     if duplicates:
         raise RequestRejected(400, _duplicates_body(duplicates))
@@ -159,6 +170,35 @@ def _reject_non_unique_id_properties(
             )
 
 
+def _all_writable_strings(inputs: Sequence[ParsedInput], schema: Schema) -> bool:
+    """True when no property of any input has a problem; each step runs over the batch in C."""
+    props = [inp.properties for inp in inputs]
+    if not schema.writable.issuperset(chain.from_iterable(props)):
+        return False
+    try:
+        joined = "".join(chain.from_iterable(map(dict.values, props)))
+    except TypeError:  # a value that is not a string
+        return False
+    limit = schema.max_value_length
+    if len(joined) <= limit:  # no value is longer than all of them together
+        return True
+    return max(map(len, chain.from_iterable(map(dict.values, props)))) <= limit
+
+
+def _input_problems(properties: dict[str, Any], schema: Schema, *, exists: bool) -> list[Problem]:
+    """Everything wrong with one input's properties, in property order, then missing ones."""
+    writable, limit = schema.writable, schema.max_value_length
+    problems = [
+        problem
+        for name, value in properties.items()
+        if not (name in writable and isinstance(value, str) and len(value) <= limit)
+        and (problem := _check_property(name, value, schema)) is not None
+    ]
+    if not exists:
+        problems.extend(_missing_required(properties, schema))
+    return problems
+
+
 def _check_property(name: str, value: Any, schema: Schema) -> Problem | None:
     if name in schema.read_only:
         return Problem(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only')
@@ -179,9 +219,11 @@ def _check_property(name: str, value: Any, schema: Schema) -> Problem | None:
 
 
 def _missing_required(properties: Mapping[str, Any], schema: Schema) -> list[Problem]:
+    if all(map(properties.get, schema.required_to_create)):  # the usual case, checked in C
+        return []
     return [
         Problem(name, "REQUIRED_PROPERTY", f'Property "{name}" is required to create a record')
-        for name in sorted(schema.required_to_create)
+        for name in schema.required_to_create
         if not properties.get(name)
     ]
 

@@ -21,6 +21,23 @@ def test_store_lists_records_by_id_value(emulator: RunningEmulator, upserter: Up
     assert record["updatedAt"] == result["updatedAt"]
 
 
+def test_store_keeps_the_creation_time_and_shows_the_latest_write(
+    start_emulator: StartEmulator,
+) -> None:
+    clock = FakeClock()
+    emulator, upserter = start_emulator(clock=clock)
+    first = upserter.post(batch(an_input("a"))).json()["results"][0]
+    clock.advance(2.5)
+    second = upserter.post(batch(an_input("a", hs_status="active"))).json()["results"][0]
+    record = emulator.control.store()["a"]
+
+    assert second["updatedAt"] != first["updatedAt"]
+    assert record["createdAt"] == first["createdAt"] == second["createdAt"]
+    assert record["updatedAt"] == second["updatedAt"]
+    assert record["properties"]["hs_lastmodifieddate"] == second["updatedAt"]
+    assert record["properties"]["hs_createdate"] == first["createdAt"]
+
+
 def test_history_keeps_every_write_per_id_in_order(
     emulator: RunningEmulator, upserter: Upserter
 ) -> None:

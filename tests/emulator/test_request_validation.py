@@ -174,6 +174,20 @@ def test_value_of_exactly_65536_characters_is_accepted(upserter: Upserter) -> No
     assert response.status_code == 200
 
 
+def test_value_lengths_are_limited_one_by_one_not_in_total(upserter: Upserter) -> None:
+    inputs = [an_input(f"id-{n}", hs_status="x" * 40_000, hs_amount="y" * 40_000) for n in range(3)]
+    response = upserter.post(batch(*inputs))
+
+    assert response.status_code == 200
+
+
+def test_an_empty_required_property_counts_as_missing_on_create(upserter: Upserter) -> None:
+    response = upserter.post(batch(an_input("a", hs_name="")))
+
+    assert response.status_code == 207
+    assert _single_error(response.json())["errors"][0]["code"] == "REQUIRED_PROPERTY"
+
+
 def test_creating_without_a_required_property_fails_but_updating_without_it_works(
     upserter: Upserter,
 ) -> None:

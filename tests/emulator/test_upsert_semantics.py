@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta, timezone
 
 from devstack.emulator import RunningEmulator
+from devstack.emulator.clock import iso_millis
 from tests.emulator.conftest import StartEmulator
 from tests.emulator.support import DATED_PATH, ID_PROPERTY, Upserter, an_input, batch
 
@@ -145,3 +147,12 @@ def test_an_empty_batch_completes_with_no_results(upserter: Upserter) -> None:
 
     assert response.status_code == 200
     assert response.json()["results"] == []
+
+
+def test_timestamps_are_truncated_to_milliseconds_and_converted_to_utc() -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, 999_999, tzinfo=UTC)
+    paris = datetime(2026, 1, 2, 4, 4, 5, 120_500, tzinfo=timezone(timedelta(hours=1)))
+
+    assert iso_millis(moment) == "2026-01-02T03:04:05.999Z"
+    assert iso_millis(paris) == "2026-01-02T03:04:05.120Z"
+    assert iso_millis(datetime(2026, 1, 2, tzinfo=UTC)) == "2026-01-02T00:00:00.000Z"

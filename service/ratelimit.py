@@ -54,6 +54,9 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_PACING_CATCH_UP = 3
+
+
 class RateLimiter:
     """Hands out send times so no rolling window holds more than this process's share.
 
@@ -102,7 +105,10 @@ class RateLimiter:
             capacity = self._capacity()
             ready_at = self._blocked_until
             if self._slots:
-                ready_at = max(ready_at, self._slots[-1] + window / capacity)
+                # Even pacing, measured over the last few sends: a send that went late (a
+                # thread woke up late) lets the next ones catch up instead of losing its slot.
+                back = min(len(self._slots), _PACING_CATCH_UP)
+                ready_at = max(ready_at, self._slots[-back] + back * window / capacity)
             if len(self._slots) >= capacity:
                 ready_at = max(ready_at, self._slots[-capacity] + window)
             if now < ready_at:

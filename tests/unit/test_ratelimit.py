@@ -151,3 +151,18 @@ def test_in_its_first_window_a_replica_projects_what_the_others_are_using() -> N
     clock.advance(2.0)
     limiter.observe(_headers(remaining=150), clock.monotonic())  # others: 40 in 2 s
     assert limiter.budget[0] == int(186 / 3)  # 200 projected: only the guaranteed share
+
+
+def test_a_late_send_is_caught_up_by_the_next_ones_without_exceeding_the_pace() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, guard_s=0.0)
+    limiter.observe(_headers(remaining=190), clock.monotonic())
+    spacing = 10.0 / 190
+    sends = [_take(limiter, clock) for _ in range(5)]
+    clock.advance(spacing * 1.5)  # the worker that should send next wakes up late
+    sends += [_take(limiter, clock) for _ in range(5)]
+    late_gap = sends[5] - sends[4]
+    assert late_gap == pytest.approx(spacing * 1.5)
+    assert sends[6] - sends[5] < spacing  # catching up
+    for first in range(len(sends) - 3):  # never faster than the pace over three sends
+        assert sends[first + 3] - sends[first] >= 3 * spacing - 1e-9

@@ -87,7 +87,8 @@ class RateLimiter:
         self._floor_share = 0.0
         self._observed = False
         self._first_seen = 0.0
-        self._slots: deque[float] = deque()
+        self._slots: deque[float] = deque()  # sends in the current window
+        self._sent: deque[float] = deque()  # sends in the last two windows, to compare counts
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
@@ -114,6 +115,9 @@ class RateLimiter:
             if now < ready_at:
                 return max(ready_at - now, 0.001)
             self._slots.append(now)
+            self._sent.append(now)
+            while self._sent[0] < now - 2 * self._interval:
+                self._sent.popleft()
             return 0.0
 
     def observe(self, headers: RateLimitHeaders, sent_at: float) -> None:
@@ -128,7 +132,10 @@ class RateLimiter:
             if headers.remaining is None:
                 return
             now = self._clock.monotonic()
-            own = sum(1 for slot in self._slots if slot >= now - self._interval)
+            # HubSpot counted its window when the request arrived, about when it was sent:
+            # compare with this process's sends in the window before `sent_at`, not before
+            # now (a reply's latency would otherwise count its own recent sends as others').
+            own = sum(1 for slot in self._sent if sent_at - self._interval < slot <= sent_at)
             foreign = self._projected(max(0, self._server_max - headers.remaining - own), now)
             self._foreign = (
                 foreign if foreign > self._foreign else 0.9 * self._foreign + 0.1 * foreign

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
@@ -166,3 +167,31 @@ def test_a_late_send_is_caught_up_by_the_next_ones_without_exceeding_the_pace() 
     assert sends[6] - sends[5] < spacing  # catching up
     for first in range(len(sends) - 3):  # never faster than the pace over three sends
         assert sends[first + 3] - sends[first] >= 3 * spacing - 1e-9
+
+
+def test_a_single_replica_with_slow_jittery_replies_keeps_the_whole_budget() -> None:
+    # HubSpot counts a request when it arrives; its reply comes 100-200 ms later, and sends
+    # are irregular. Comparing the server's count with this process's sends in the window
+    # before the reply (not before the send) would take its own sends for other replicas'
+    # use whenever the rate changes, and shrink the share.
+    rng = random.Random(7)
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, guard_s=0.0)
+    limiter.observe(_headers(remaining=189), clock.monotonic())
+    sent: list[float] = []
+    replies: list[tuple[float, float, int]] = []  # (due, sent_at, remaining)
+    shares = []
+    for _ in range(800):
+        sent_at = _take(limiter, clock)
+        sent.append(sent_at)
+        counted = sum(1 for t in sent if sent_at - 10.0 < t <= sent_at)
+        replies.append((sent_at + rng.uniform(0.1, 0.2), sent_at, 190 - counted))
+        if rng.random() < 0.1:
+            clock.advance(rng.uniform(0.0, 1.0))  # no batch ready for a moment
+        replies.sort()
+        while replies and replies[0][0] <= clock.monotonic():
+            _, at, remaining = replies.pop(0)
+            limiter.observe(_headers(remaining=remaining), at)
+        shares.append(limiter.budget[0])
+    assert min(shares[200:]) == 190
+    assert all(b - a >= 10.0 - 1e-9 for a, b in zip(sent, sent[190:], strict=False))

@@ -88,7 +88,17 @@ class KafkaSource:
         self._consumer.pause([TopicPartition(t, p) for t, p in partitions])
 
     def resume(self, partitions: list[PartitionKey]) -> None:
-        self._consumer.resume([TopicPartition(t, p) for t, p in partitions])
+        """Resume fetching at once. librdkafka's fetcher only notices a resume when it next
+        re-decides what to fetch, up to a second later; a seek to the application's position
+        (where resuming starts anyway) wakes it now."""
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        self._consumer.resume(tps)
+        try:
+            for position in self._consumer.position(tps):
+                if position.offset >= 0:
+                    self._consumer.seek(position)
+        except KafkaException as exc:  # e.g. revoked meanwhile: it then resumes on its own
+            log.debug("could not hurry the resumed fetch: %s", exc.args[0])
 
     def lag(self) -> dict[PartitionKey, int]:
         return dict(self._lag)

@@ -129,9 +129,11 @@ def run_backlog(
     instances: int = 1,
     produce_first: bool = True,
     max_seconds: float = 900,
+    batch_max_wait_ms: int | None = None,
 ) -> BacklogRun:
     """Run `events` through `instances` processes of `kind`; see the module docstring.
 
+    `batch_max_wait_ms`: the service's batch window (default: the mode's).
     `produce_first`: the backlog is in the topic before the processes start, and the measured
     interval starts when they are ready; otherwise the processes join the group first (so no
     rebalance disturbs the run), the backlog follows, and the interval starts when producing
@@ -149,7 +151,13 @@ def run_backlog(
             produce_s = produce_backlog(ctx.bootstrap, topics.input, events)
             ctx.log(f"{label}: {len(events):,} events in the backlog ({produce_s:.1f}s)")
         processes = _start(
-            ctx, kind, instances=instances, topics=topics, emulator=emulator, run_dir=run_dir
+            ctx,
+            kind,
+            instances=instances,
+            topics=topics,
+            emulator=emulator,
+            run_dir=run_dir,
+            batch_max_wait_ms=batch_max_wait_ms or ctx.mode.batch_max_wait_ms,
         )
         ready_at = max(_wait_ready(p) for p in processes)
         start_at = ready_at
@@ -221,11 +229,12 @@ def _start(
     topics: RunTopics,
     emulator: Emulator,
     run_dir: Path,
+    batch_max_wait_ms: int,
 ) -> list[Process]:
     processes: list[Process] = []
     for n in range(instances):
         if kind == "service":
-            env = service_env(ctx.bootstrap, topics, emulator, ctx.mode.batch_max_wait_ms)
+            env = service_env(ctx.bootstrap, topics, emulator, batch_max_wait_ms)
             processes.append(Service(env, run_dir / f"service-{n}.log"))
         else:
             processes.append(Baseline(ctx.bootstrap, topics, emulator, run_dir, f"baseline-{n}"))

@@ -17,11 +17,18 @@ from tests.unit.factories import LIMITS, raw
 from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, make_caller
 
 TOPICS = Topics(output="out", dlq="dlq")
+HALF_SECOND_WINDOW = BatchLimits(max_size=100, max_wait_s=0.5)
 
 
 def _pipeline(
-    source: FakeSource, sink: FakeSink, transport: FakeTransport, clock: FakeClock
+    source: FakeSource,
+    sink: FakeSink,
+    transport: FakeTransport,
+    clock: FakeClock,
+    batching: BatchLimits = HALF_SECOND_WINDOW,
+    **buffer: int,
 ) -> Pipeline:
+    """A loop over the fakes; `buffer`: max_buffered_events, poll_max_messages, ..."""
     caller, _, _ = make_caller(transport, clock)
     return Pipeline(
         source=source,
@@ -30,9 +37,7 @@ def _pipeline(
         clock=clock,
         metrics=Metrics(CollectorRegistry()),
         health=Health(clock),
-        config=PipelineConfig(
-            topics=TOPICS, validation=LIMITS, batching=BatchLimits(max_size=100, max_wait_s=0.5)
-        ),
+        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=batching, **buffer),
     )
 
 
@@ -94,21 +99,8 @@ def test_backpressure_pauses_consumption_when_the_buffer_is_full() -> None:
         return ok_for(request)
 
     transport = FakeTransport(blocked)  # type: ignore[arg-type]
-    caller, _, _ = make_caller(transport, clock)
-    pipeline = Pipeline(
-        source=source,
-        sink=sink,
-        execute=caller.execute,
-        clock=clock,
-        metrics=Metrics(CollectorRegistry()),
-        health=Health(clock),
-        config=PipelineConfig(
-            topics=TOPICS,
-            validation=LIMITS,
-            batching=BatchLimits(),
-            max_buffered_events=100,
-            poll_max_messages=50,
-        ),
+    pipeline = _pipeline(
+        source, sink, transport, clock, BatchLimits(), max_buffered_events=100, poll_max_messages=50
     )
     source.subscribe(pipeline)
     for _ in range(5):
@@ -133,21 +125,8 @@ def test_a_partial_batch_leaves_at_once_when_the_buffer_is_full_and_nothing_is_i
     messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(40)]
     source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
     transport = FakeTransport()
-    caller, _, _ = make_caller(transport, clock)
-    pipeline = Pipeline(
-        source=source,
-        sink=sink,
-        execute=caller.execute,
-        clock=clock,
-        metrics=Metrics(CollectorRegistry()),
-        health=Health(clock),
-        config=PipelineConfig(
-            topics=TOPICS,
-            validation=LIMITS,
-            batching=BatchLimits(max_size=100, max_wait_s=60),
-            max_buffered_events=40,
-        ),
-    )
+    window = BatchLimits(max_size=100, max_wait_s=60)
+    pipeline = _pipeline(source, sink, transport, clock, window, max_buffered_events=40)
     source.subscribe(pipeline)
     deadline = time.monotonic() + 10
     while len(_results(sink)) < 40 and time.monotonic() < deadline:

@@ -64,13 +64,7 @@ class _Group:
             trace_id = events[0].trace_id
         else:
             trace_id = merged_trace_id([event.trace_id for event in events])
-        return BatchInput(
-            id=key[1],
-            id_property=key[0],
-            trace_id=trace_id,
-            properties=self.properties,
-            events=events,
-        )
+        return BatchInput(key[1], key[0], trace_id, self.properties, events)
 
 
 @dataclass(frozen=True, slots=True)

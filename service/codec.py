@@ -161,7 +161,10 @@ def _quick_properties(
         return None
     converted: dict[str, str] = dict(value)  # type: ignore[arg-type]  # fixed just below
     for name, item in value.items():
-        if type(item) is not str:
+        kind = type(item)
+        if kind is float or kind is int:  # the usual non-string value: a number
+            converted[name] = str(item)
+        elif kind is not str:
             converted[name] = _scalar_text(name, item)
     return converted
 

@@ -183,9 +183,6 @@ class BulkHistogram:
         self._lock = threading.Lock()
         registry.register(self)
 
-    def observe(self, value: float) -> None:
-        self.observe_many((value,))
-
     def observe_many(self, values: Iterable[float]) -> None:
         bounds = self._bounds
         counts = [0] * len(self._counts)

@@ -78,7 +78,6 @@ class Pipeline:
         self._accepted_bytes = 0
         self._assigned: set[TopicPartition] = set()
         self._paused = False
-        self._sending_blocked = False
         self._on_partition_share = on_partition_share
         self._share_changed = False
         self._committer = committer or OffsetCommitter(source)
@@ -168,7 +167,7 @@ class Pipeline:
         for raw in messages:
             consumed((raw.topic, raw.partition), raw.offset)
             publisher.consumed(raw)
-            accepted_bytes += len(raw.value or b"") + len(raw.key or b"")
+            accepted_bytes += raw.size
             decoded = decode_event(raw, validation)
             if isinstance(decoded, Rejection):
                 publisher.rejection(decoded)
@@ -179,7 +178,7 @@ class Pipeline:
     def _dispatch(self) -> None:
         # With consumption paused because the buffer is full and nothing in flight, no batch
         # can fill up or free held-back ids: waiting for the batch window only stalls.
-        force = self._paused and not self._sending_blocked and not self._workers.in_flight
+        force = self._paused and not self._workers.in_flight and not self._health.sending_blocked()
         while self._workers.in_flight < self._cfg.max_in_flight:
             batch = self._batcher.take(self._clock.monotonic(), force=force)
             if batch is None:
@@ -238,7 +237,7 @@ class Pipeline:
 
     def _apply_backpressure(self) -> None:
         unfinished = self._tracker.unfinished()
-        blocked = self._sending_blocked = self._health.sending_blocked()
+        blocked = self._health.sending_blocked()
         over = blocked or (
             unfinished >= self._cfg.max_buffered_events
             or self._buffered_bytes() >= self._cfg.max_buffered_bytes

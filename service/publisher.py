@@ -67,7 +67,7 @@ class _DeliveryGroup:
             self.finishes.append((progress, raw.offset))
         if raw.timestamp_ms is not None:
             self.timestamps_ms.append(raw.timestamp_ms)
-        self.event_bytes += len(raw.value or b"") + len(raw.key or b"")
+        self.event_bytes += raw.size
         self.pending += records
 
     def seal(self) -> None:

@@ -26,6 +26,21 @@ TOKEN = "integration-token-5f1c2a"
 ID_PROPERTY = "external_subscription_id"
 
 
+def run_command(
+    env: dict[str, str], *args: str, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`python -m service <args>` to completion, with its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
 @dataclass(frozen=True)
 class Topics:
     input: str

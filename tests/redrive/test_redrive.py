@@ -4,7 +4,6 @@ the loop guard, and a failed event that is upserted after the schema is fixed.""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from confluent_kafka import Producer
 
 from devstack.emulator import RunningEmulator
 from tests.integration.support import (
-    REPO,
     Consumed,
     Topics,
     event_bytes,
@@ -22,6 +20,7 @@ from tests.integration.support import (
     produce,
     read_all,
     results_by_source,
+    run_command,
     running_service,
     service_env,
     wait_until,
@@ -65,15 +64,7 @@ def _write_dlq(bootstrap: str, topic: str, records: list[dict[str, object]]) -> 
 
 
 def _redrive(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", "redrive", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    return run_command(env, "redrive", *args, timeout_s=90)
 
 
 def _setup(bootstrap: str) -> tuple[Topics, dict[str, str]]:

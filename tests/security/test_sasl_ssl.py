@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +10,6 @@ import pytest
 
 from devstack.emulator import RunningEmulator
 from tests.integration.support import (
-    REPO,
     TOKEN,
     Topics,
     event_bytes,
@@ -22,6 +19,7 @@ from tests.integration.support import (
     produce,
     read_all,
     results_by_source,
+    run_command,
     running_service,
     service_env,
     wait_until,
@@ -52,15 +50,7 @@ def _events(count: int) -> list[tuple[bytes | None, bytes | None]]:
 
 def _start_up(env: dict[str, str], timeout_s: float = 40) -> tuple[int, str, float]:
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "service", "run"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    done = run_command(env, "run", timeout_s=timeout_s)
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
@@ -160,26 +150,10 @@ def test_no_kafka_password_or_hubspot_token_in_logs_metrics_results_or_dead_lett
         texts.append(httpx.get(service.metrics_url, timeout=5).text)
         assert service.stop() == 0
         texts.append(service.log_text())
-    check = subprocess.run(
-        [sys.executable, "-m", "service", "check-config"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    check = run_command(env, "check-config", timeout_s=30)
     assert check.returncode == 0
     texts.append(check.stdout + check.stderr)
-    redrive = subprocess.run(
-        [sys.executable, "-m", "service", "redrive", "--dry-run"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    redrive = run_command(env, "redrive", "--dry-run", timeout_s=60)
     assert redrive.returncode == 0, redrive.stderr  # the redrive command works over SASL_SSL too
     assert "would send 3," in redrive.stdout
     texts.append(redrive.stdout + redrive.stderr)

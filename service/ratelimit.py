@@ -10,6 +10,7 @@ may still send in the current window, so replicas slow down together.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -135,7 +136,8 @@ class RateLimiter:
             # HubSpot counted its window when the request arrived, about when it was sent:
             # compare with this process's sends in the window before `sent_at`, not before
             # now (a reply's latency would otherwise count its own recent sends as others').
-            own = sum(1 for slot in self._sent if sent_at - self._interval < slot <= sent_at)
+            sent = self._sent  # in send order: count by bisection, not by a scan
+            own = bisect_right(sent, sent_at) - bisect_right(sent, sent_at - self._interval)
             foreign = self._projected(max(0, self._server_max - headers.remaining - own), now)
             self._foreign = (
                 foreign if foreign > self._foreign else 0.9 * self._foreign + 0.1 * foreign

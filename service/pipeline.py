@@ -112,16 +112,18 @@ class Pipeline:
         self._health.beat()
         # While paused, Kafka has nothing to give: poll only to stay in the group, and wait
         # on the workers instead, so finished batches are collected as soon as they land.
-        paused = self._paused
+        # With batches in flight, wait on them rather than on Kafka: a batch that finishes
+        # while the loop sleeps in poll() leaves its worker idle until the poll times out.
+        busy = self._paused or self._workers.in_flight > 0
         messages = self._source.poll(
-            self._cfg.poll_max_messages, 0 if paused else self._poll_timeout()
+            self._cfg.poll_max_messages, 0 if busy else self._poll_timeout()
         )
         now = self._clock.monotonic()
         if messages:
             self._metrics.events_consumed.inc(len(messages))
             self._accept(messages, now)
         self._dispatch()
-        wait = _BUSY_POLL_S if paused and self._workers.in_flight else 0.0
+        wait = _BUSY_POLL_S if not messages and self._workers.in_flight else 0.0
         if self._collect(self._workers.finished(wait_s=wait)):
             self._dispatch()  # refill the freed workers now, not a poll later
         self._sink.poll(0)

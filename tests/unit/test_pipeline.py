@@ -152,3 +152,42 @@ def test_below_a_full_buffer_a_partial_batch_waits_for_its_window() -> None:
         pipeline.step()
         time.sleep(0.001)
     assert [len(r["inputs"]) for r in transport.requests] == [40]  # type: ignore[arg-type]
+
+
+class _BlockingSource(FakeSource):
+    """Like a real consumer: an empty poll blocks for its whole timeout (recorded)."""
+
+    def __init__(self, messages: list[RawMessage]) -> None:
+        super().__init__(messages)
+        self.blocking_polls: list[tuple[float, int]] = []  # (timeout, batches in flight)
+        self.pipeline: Pipeline | None = None
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
+        chunk = super().poll(max_messages, timeout_s)
+        if not chunk and timeout_s > 0:
+            assert self.pipeline is not None
+            self.blocking_polls.append((timeout_s, self.pipeline._workers.in_flight))
+            time.sleep(timeout_s)
+        return chunk
+
+
+def test_with_a_batch_in_flight_the_loop_waits_on_it_not_on_kafka() -> None:
+    # A batch that finishes while the loop sleeps in an empty poll would leave its worker
+    # idle until the poll timed out: with work in flight the loop waits on the workers.
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(250)]
+    source, sink, clock = _BlockingSource(messages), FakeSink(), FakeClock()
+    gate = threading.Event()
+
+    def slow(request: dict[str, object]) -> object:
+        gate.wait(0.02)
+        from tests.unit.fakes import ok_for
+
+        return ok_for(request)
+
+    transport = FakeTransport(slow)  # type: ignore[arg-type]
+    pipeline = _pipeline(source, sink, transport, clock, BatchLimits(max_size=100, max_wait_s=0))
+    source.pipeline = pipeline
+    _run_until_settled(pipeline, source, clock)
+    assert len(_results(sink)) == 250
+    assert len(transport.requests) == 3
+    assert all(in_flight == 0 for _, in_flight in source.blocking_polls)

@@ -22,6 +22,8 @@ from service.records import OutboundRecord
 
 log = logging.getLogger(__name__)
 
+_ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner picks
+
 
 def consumer_config(common: dict[str, Any], group_id: str) -> dict[str, Any]:
     return {
@@ -162,12 +164,17 @@ class KafkaSink:
         topic, key, value, headers = record
         while True:
             try:
+                # positional (topic, value, key, partition, on_delivery, callback alias,
+                # timestamp, headers): no keyword matching in C for every record
                 self._producer.produce(
                     topic,
                     value,
                     key,
-                    headers=headers,  # type: ignore[arg-type]  # list is invariant
-                    on_delivery=on_delivery,
+                    _ANY_PARTITION,
+                    on_delivery,
+                    None,
+                    0,
+                    headers,  # type: ignore[arg-type]  # list is invariant
                 )
                 return
             except BufferError:

@@ -110,26 +110,37 @@ class Pipeline:
     def step(self) -> None:
         """One turn of the loop: read, batch, dispatch, collect, deliver, commit."""
         self._health.beat()
-        # While paused, Kafka has nothing to give: poll only to stay in the group, and wait
-        # on the workers instead, so finished batches are collected as soon as they land.
-        # With batches in flight, wait on them rather than on Kafka: a batch that finishes
-        # while the loop sleeps in poll() leaves its worker idle until the poll times out.
-        busy = self._paused or self._workers.in_flight > 0
-        messages = self._source.poll(
-            self._cfg.poll_max_messages, 0 if busy else self._poll_timeout()
-        )
-        now = self._clock.monotonic()
-        if messages:
-            self._metrics.events_consumed.inc(len(messages))
-            self._accept(messages, now)
+        messages = self._read()
         self._dispatch()
-        wait = _BUSY_POLL_S if not messages and self._workers.in_flight else 0.0
-        if self._collect(self._workers.finished(wait_s=wait)):
+        if self._collect(self._workers.finished(wait_s=self._worker_wait(messages))):
             self._dispatch()  # refill the freed workers now, not a poll later
-        self._sink.poll(0)
+        self._sink.poll(self._ack_wait())
         self._apply_backpressure()
         self._maybe_commit()
         self._maybe_update_gauges()
+
+    # -- where a turn waits: on Kafka, on the workers or on the producer, at most one ------
+
+    def _read(self) -> list[RawMessage]:
+        """Poll the consumer. It may block only with nothing in flight and no pause: paused,
+        Kafka has nothing to give, and with batches in flight the loop waits on those."""
+        busy = self._paused or self._workers.in_flight > 0
+        timeout = 0.0 if busy else self._poll_timeout()
+        messages = self._source.poll(self._cfg.poll_max_messages, timeout)
+        if messages:
+            self._metrics.events_consumed.inc(len(messages))
+            self._accept(messages, self._clock.monotonic())
+        return messages
+
+    def _worker_wait(self, messages: list[RawMessage]) -> float:
+        """Nothing read and batches in flight: wait for the first to finish (one finishing
+        while the loop slept in an empty poll would leave its worker idle until the timeout)."""
+        return _BUSY_POLL_S if not messages and self._workers.in_flight else 0.0
+
+    def _ack_wait(self) -> float:
+        """Paused with nothing in flight, the loop only waits, for acknowledgements or for
+        sending to be unblocked: in the producer, which wakes on each acknowledgement."""
+        return _BUSY_POLL_S if self._paused and not self._workers.in_flight else 0.0
 
     # -- rebalance listener -------------------------------------------------------------
 

@@ -191,3 +191,30 @@ def test_with_a_batch_in_flight_the_loop_waits_on_it_not_on_kafka() -> None:
     assert len(_results(sink)) == 250
     assert len(transport.requests) == 3
     assert all(in_flight == 0 for _, in_flight in source.blocking_polls)
+
+
+class _UnackedSink(FakeSink):
+    """A producer whose broker does not answer: nothing is acknowledged, and a poll waits
+    for acknowledgements for its whole timeout."""
+
+    def poll(self, timeout_s: float) -> None:
+        time.sleep(timeout_s)
+
+
+def test_paused_with_nothing_in_flight_the_loop_sleeps_instead_of_spinning() -> None:
+    # Results wait for acknowledgements that do not come (the broker is down): consumption
+    # is paused and no batch is in flight. Each turn must wait, not burn a core.
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(30)]
+    source, sink, clock = FakeSource(messages), _UnackedSink(), FakeClock()
+    pipeline = _pipeline(
+        source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0), max_buffered_events=20
+    )
+    source.subscribe(pipeline)
+    deadline = time.monotonic() + 10
+    while len(_results(sink)) < 30 and time.monotonic() < deadline:
+        pipeline.step()
+    assert source.paused and not pipeline._workers.in_flight
+    started = time.monotonic()
+    for _ in range(10):
+        pipeline.step()
+    assert time.monotonic() - started >= 0.05

@@ -119,7 +119,8 @@ class Pipeline:
         self._maybe_commit()
         self._maybe_update_gauges()
 
-    # -- where a turn waits: on Kafka, on the workers or on the producer, at most one ------
+    # -- where a turn waits: each wait is 10 ms at most (an idle poll up to 200 ms) and
+    # ends on its event: a message, a finished batch, an acknowledgement -------------------
 
     def _read(self) -> list[RawMessage]:
         """Poll the consumer. It may block only with nothing in flight and no pause: paused,
@@ -133,13 +134,13 @@ class Pipeline:
         return messages
 
     def _worker_wait(self, messages: list[RawMessage]) -> float:
-        """Nothing read and batches in flight: wait for the first to finish (one finishing
-        while the loop slept in an empty poll would leave its worker idle until the timeout)."""
+        """Nothing read and batches in flight: wait up to 10 ms for the first to finish (one
+        finishing while the loop slept in an empty poll would idle its worker until then)."""
         return _BUSY_POLL_S if not messages and self._workers.in_flight else 0.0
 
     def _ack_wait(self) -> float:
-        """Paused with nothing in flight, the loop only waits, for acknowledgements or for
-        sending to be unblocked: in the producer, which wakes on each acknowledgement."""
+        """Paused with nothing in flight, the loop only waits (for acknowledgements, or for
+        a batch window while sending is blocked): in the producer, which wakes on each ack."""
         return _BUSY_POLL_S if self._paused and not self._workers.in_flight else 0.0
 
     # -- rebalance listener -------------------------------------------------------------
@@ -250,7 +251,10 @@ class Pipeline:
 
     def _apply_backpressure(self) -> None:
         unfinished = self._tracker.unfinished()
-        blocked = self._health.sending_blocked()
+        # Sending blocked (auth, daily limit) pauses consumption while a batch waits to probe
+        # HubSpot; with none in flight or waiting, new events must come in to make one.
+        has_work = self._workers.in_flight > 0 or self._batcher.buffered_events > 0
+        blocked = self._health.sending_blocked() and has_work
         over = blocked or (
             unfinished >= self._cfg.max_buffered_events
             or self._buffered_bytes() >= self._cfg.max_buffered_bytes

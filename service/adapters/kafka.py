@@ -164,8 +164,8 @@ class KafkaSink:
         topic, key, value, headers = record
         while True:
             try:
-                # positional (topic, value, key, partition, on_delivery, callback alias,
-                # timestamp, headers): no keyword matching in C for every record
+                # positional (topic, value, key, partition, callback, on_delivery (an alias
+                # of callback), timestamp, headers): no keyword matching in C per record
                 self._producer.produce(
                     topic,
                     value,

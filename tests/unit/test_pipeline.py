@@ -2,19 +2,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import orjson
-from prometheus_client import CollectorRegistry
 
 from service.batching import BatchLimits
 from service.clock import FakeClock
-from service.health import Health
-from service.metrics import Metrics
 from service.model import RawMessage
 from service.pipeline import Pipeline, PipelineConfig
 from service.records import Topics
+from service.responses import HttpReply
+from service.workers import Finished
 from tests.unit.factories import LIMITS, raw
-from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, make_caller
+from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, make_caller, ok_for, reply
 
 TOPICS = Topics(output="out", dlq="dlq")
 HALF_SECOND_WINDOW = BatchLimits(max_size=100, max_wait_s=0.5)
@@ -29,14 +29,14 @@ def _pipeline(
     **buffer: int,
 ) -> Pipeline:
     """A loop over the fakes; `buffer`: max_buffered_events, poll_max_messages, ..."""
-    caller, _, _ = make_caller(transport, clock)
+    caller, metrics, health = make_caller(transport, clock)
     return Pipeline(
         source=source,
         sink=sink,
         execute=caller.execute,
         clock=clock,
-        metrics=Metrics(CollectorRegistry()),
-        health=Health(clock),
+        metrics=metrics,
+        health=health,
         config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=batching, **buffer),
     )
 
@@ -176,21 +176,28 @@ def test_with_a_batch_in_flight_the_loop_waits_on_it_not_on_kafka() -> None:
     # idle until the poll timed out: with work in flight the loop waits on the workers.
     messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(250)]
     source, sink, clock = _BlockingSource(messages), FakeSink(), FakeClock()
-    gate = threading.Event()
 
-    def slow(request: dict[str, object]) -> object:
-        gate.wait(0.02)
-        from tests.unit.fakes import ok_for
-
+    def slow(request: dict[str, object]) -> HttpReply:
+        time.sleep(0.02)
         return ok_for(request)
 
-    transport = FakeTransport(slow)  # type: ignore[arg-type]
+    transport = FakeTransport(slow)
     pipeline = _pipeline(source, sink, transport, clock, BatchLimits(max_size=100, max_wait_s=0))
     source.pipeline = pipeline
+    worker_waits: list[float] = []
+    finished = pipeline._workers.finished
+
+    def recorded(wait_s: float = 0.0) -> list[Finished]:
+        if pipeline._workers.in_flight:
+            worker_waits.append(wait_s)
+        return finished(wait_s)
+
+    pipeline._workers.finished = recorded  # type: ignore[method-assign]
     _run_until_settled(pipeline, source, clock)
     assert len(_results(sink)) == 250
     assert len(transport.requests) == 3
-    assert all(in_flight == 0 for _, in_flight in source.blocking_polls)
+    assert [in_flight for _, in_flight in source.blocking_polls if in_flight] == []
+    assert any(wait > 0 for wait in worker_waits)  # it waited, on the workers
 
 
 class _UnackedSink(FakeSink):
@@ -218,3 +225,31 @@ def test_paused_with_nothing_in_flight_the_loop_sleeps_instead_of_spinning() -> 
     for _ in range(10):
         pipeline.step()
     assert time.monotonic() - started >= 0.05
+
+
+def test_a_daily_block_with_nothing_left_to_send_does_not_stop_consumption() -> None:
+    # A rejected request whose headers say the daily budget is spent leaves the daily block
+    # set, with no batch left to probe it. Consumption must go on: only a new batch's probe
+    # can clear the block.
+    source, sink, clock = (
+        FakeSource([raw({"id": "a", "properties": {}}, offset=0)]),
+        FakeSink(),
+        FakeClock(),
+    )
+    spent = reply(400, {"message": "bad"}, x_hubspot_ratelimit_daily_remaining="0")
+    transport = FakeTransport(lambda _: spent, ok_for)
+    pipeline = _pipeline(source, sink, transport, clock, BatchLimits(max_wait_s=0))
+    source.subscribe(pipeline)
+    _step_until(pipeline, lambda: len(_results(sink)) == 1)
+    source.messages.append(raw({"id": "b", "properties": {}}, offset=1))
+    _step_until(pipeline, lambda: len(_results(sink)) == 2)
+    assert [r["status"] for r in _results(sink)] == ["failed", "upserted"]
+    assert not source.paused
+
+
+def _step_until(pipeline: Pipeline, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "the loop did not get there"
+        pipeline.step()
+        time.sleep(0.001)

@@ -90,7 +90,7 @@ def run(ctx: Context) -> ScenarioResult:
             number(rate),
             f">= {TARGET_EVENTS_PER_S:,}",
         ),
-        info("events/s of every run", " / ".join(number(r) for r in rates)),
+        info("events/s of every run", " / ".join(number(r.events_per_s) for r in runs)),
         info("service CPU s per 100k events", number(cpu, 2), cpu),
         info("service peak RSS (VmHWM)", number(chosen.peak_rss_mib[0], 0, " MiB")),
         info(

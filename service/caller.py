@@ -119,8 +119,11 @@ class UpsertCaller:
             return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
-        self._observe_headers(reply.headers, started)
         classified = classify(reply)
+        if classified.kind is ReplyKind.SUCCESS:  # accepted: the credentials and budget work
+            self._health.unblock(AUTH_BLOCK)
+            self._health.unblock(DAILY_BLOCK)
+        self._observe_headers(reply.headers, started)  # may say the daily budget is now spent
         self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
         self._metrics.batch_inputs.observe(len(inputs))
         return classified
@@ -147,8 +150,6 @@ class UpsertCaller:
     def _on_success(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
     ) -> None:
-        self._health.unblock(AUTH_BLOCK)
-        self._health.unblock(DAILY_BLOCK)
         run.failures = 0
         mapped = map_success(inputs, reply.status, reply.document)
         outcome.by_trace_id.update(mapped.outcomes)

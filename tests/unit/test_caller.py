@@ -135,6 +135,24 @@ def test_daily_limit_blocks_readiness_until_a_probe_succeeds() -> None:
     assert health.ready()[0] is True
 
 
+def test_a_success_that_spends_the_daily_budget_holds_sending() -> None:
+    # The reply is accepted, but its headers say no request is left today: sending holds
+    # (readiness says why) until a later probe succeeds with budget left.
+    def spent(request: dict[str, object]) -> HttpReply:
+        accepted = ok_for(request)
+        return HttpReply(200, {"x-hubspot-ratelimit-daily-remaining": "0"}, accepted.body)
+
+    caller, _, health = make_caller(FakeTransport(spent, ok_for))
+    health.started()
+    first = caller.execute(_batch(1))
+    assert all(o.status is Status.UPSERTED for o in first.by_trace_id.values())
+    assert health.sending_blocked()
+    assert health.ready()[0] is False
+    second = caller.execute(_batch(1))
+    assert all(o.status is Status.UPSERTED for o in second.by_trace_id.values())
+    assert not health.sending_blocked()
+
+
 def test_body_over_the_byte_cap_is_split_before_it_is_sent() -> None:
     transport = FakeTransport(ok_for)
     clock = FakeClock()

@@ -145,19 +145,23 @@ class Batcher:
                 self._head_changed = True
 
     def drop_partitions(self, partitions: set[tuple[str, int]]) -> int:
-        """Forget waiting events of revoked or lost partitions; returns how many were dropped."""
-        before = self.buffered_events
+        """Forget waiting events of revoked or lost partitions; returns the bytes they held
+        (their messages' sizes), which leave the buffer with them."""
+        dropped_bytes = 0
         self._head_changed = True
         for groups in (self._released, self._ready, self._held):
             for key, group in list(groups.items()):
+                dropped = [e for e in group.events if (e.raw.topic, e.raw.partition) in partitions]
+                if not dropped:
+                    continue
+                dropped_bytes += sum(e.raw.size for e in dropped)
+                self.buffered_events -= len(dropped)
                 kept = _without_partitions(group, partitions)
                 if kept is None:
                     del groups[key]
-                    self.buffered_events -= len(group.events)
-                elif len(kept.events) != len(group.events):
+                else:
                     groups[key] = kept
-                    self.buffered_events -= len(group.events) - len(kept.events)
-        return before - self.buffered_events
+        return dropped_bytes
 
     @property
     def in_flight_ids(self) -> int:

@@ -40,6 +40,10 @@ class InOrderRelease(Generic[Payload]):
     def held(self) -> int:
         return sum(len(waiting) for waiting in self._waiting.values())
 
-    def forget(self, tp: TopicPartition) -> None:
+    def tracks(self, tp: TopicPartition) -> bool:
+        return tp in self._order
+
+    def forget(self, tp: TopicPartition) -> list[Payload]:
+        """Stop tracking the partition; returns the payloads that were waiting (dropped)."""
         self._order.pop(tp, None)
-        self._waiting.pop(tp, None)
+        return list(self._waiting.pop(tp, {}).values())

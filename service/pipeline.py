@@ -158,7 +158,7 @@ class Pipeline:
     def on_revoked(self, partitions: list[TopicPartition]) -> None:
         log.info("partitions revoked: %s; finishing their work", partitions)
         revoked = set(partitions)
-        self._batcher.drop_partitions(revoked)
+        self._accepted_bytes -= self._batcher.drop_partitions(revoked)
         self._settle(self._clock.monotonic() + self._cfg.rebalance_timeout_s)
         self._commit(only=revoked)
         self._forget(revoked)
@@ -168,7 +168,7 @@ class Pipeline:
         if self._committer.exactly_once:
             self._fatal = TransactionError("partitions lost in exactly_once mode; restarting")
         lost = set(partitions)
-        self._batcher.drop_partitions(lost)
+        self._accepted_bytes -= self._batcher.drop_partitions(lost)
         self._forget(lost)
 
     # -- intake -------------------------------------------------------------------------

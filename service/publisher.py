@@ -91,7 +91,8 @@ class _DeliveryGroup:
 
 
 class OutcomePublisher:
-    """Turns outcomes into published records; `emitted_bytes` counts the events done."""
+    """Turns outcomes into published records; `emitted_bytes` counts the bytes of the events
+    done with: published, or dropped with their partition."""
 
     def __init__(
         self,
@@ -120,8 +121,10 @@ class OutcomePublisher:
             self._release.consumed((raw.topic, raw.partition), raw.offset)
 
     def forget(self, tp: TopicPartition) -> None:
+        """The partition was revoked or lost: outcomes still waiting for their turn are dropped
+        (its next owner reads those events again), and leave the buffer."""
         if self._release is not None:
-            self._release.forget(tp)
+            self.emitted_bytes += sum(outcome.raw.size for outcome in self._release.forget(tp))
 
     def rejection(self, rejection: Rejection) -> None:
         group = _DeliveryGroup(self, self._tracker)
@@ -174,7 +177,11 @@ class OutcomePublisher:
             self._emit(*outcome, group)
             return
         raw = outcome.raw
-        for ready in self._release.ready((raw.topic, raw.partition), raw.offset, outcome):
+        tp = (raw.topic, raw.partition)
+        if not self._release.tracks(tp):  # forgotten meanwhile: its next owner redoes it
+            self.emitted_bytes += raw.size
+            return
+        for ready in self._release.ready(tp, raw.offset, outcome):
             self._emit(*ready, group)
 
     def _emit(

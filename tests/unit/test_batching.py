@@ -86,8 +86,9 @@ def test_byte_cap_cuts_a_batch_short() -> None:
 def test_dropping_a_partition_forgets_only_its_waiting_events() -> None:
     batcher = Batcher(BatchLimits(max_size=10, max_wait_s=0))
     batcher.add(event("a", 1, partition=0), now=0)
-    batcher.add(event("b", 1, partition=1), now=0)
-    assert batcher.drop_partitions({("subscription-events", 1)}) == 1
+    dropped = event("b", 1, partition=1)
+    batcher.add(dropped, now=0)
+    assert batcher.drop_partitions({("subscription-events", 1)}) == dropped.raw.size
     batch = batcher.take(now=0)
     assert batch is not None and [i.id for i in batch.inputs] == ["a"]
     assert batcher.buffered_events == 0

@@ -9,6 +9,7 @@ Every body field is treated as optional.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +18,7 @@ import orjson
 
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 521, 523, 524, 423, 477})
 LOCKED_MIN_WAIT_S = 2.0
+MAX_RETRY_AFTER_S = 300.0
 
 
 class ReplyKind(StrEnum):
@@ -84,14 +86,18 @@ def _kind(status: int, document: dict[str, object] | None, category: str | None)
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """`Retry-After` in seconds when present and numeric (HTTP dates are ignored)."""
+    """`Retry-After` in seconds when present and a finite number (HTTP dates, `inf` and `nan`
+    are ignored), at most MAX_RETRY_AFTER_S: a proxy's huge value must not park the sender."""
     value = headers.get("retry-after")
     if value is None:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 def _text(document: Mapping[str, object] | None, name: str) -> str | None:

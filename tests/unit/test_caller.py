@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import pytest
+
 from service.clock import FakeClock
 from service.errors import TransientHubSpotError
 from service.model import Batch, BatchInput, Status
-from service.responses import HttpReply
+from service.responses import MAX_RETRY_AFTER_S, HttpReply
 from tests.unit.factories import event
 from tests.unit.fakes import FakeTransport, make_caller, ok_for, reply
 
@@ -61,6 +63,24 @@ def test_ten_secondly_429_waits_out_retry_after_and_resends_the_same_batch() -> 
     assert transport.requests[0] == transport.requests[1]
     assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
     assert metrics.rate_limited.labels("TEN_SECONDLY_ROLLING")._value.get() == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "status"), [("inf", 429), ("1e12", 429), ("nan", 503), ("1e12", 503)]
+)
+def test_an_absurd_retry_after_neither_parks_nor_spins_the_sender(
+    retry_after: str, status: int
+) -> None:
+    # A proxy's `Retry-After: inf`, `nan` or a huge number: the batch still goes through,
+    # after at most MAX_RETRY_AFTER_S (nan used to spin the worker, inf to park it forever).
+    clock = FakeClock()
+    odd = reply(status, {"message": "busy"}, Retry_After=retry_after)
+    transport = FakeTransport(lambda _: odd, ok_for)
+    caller, _, _ = make_caller(transport, clock)
+    start = clock.monotonic()
+    outcome = caller.execute(_batch(1))
+    assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
+    assert clock.monotonic() - start <= MAX_RETRY_AFTER_S + 10
 
 
 def test_one_poison_input_is_isolated_and_the_other_99_are_upserted() -> None:

@@ -64,9 +64,11 @@ class KafkaSource:
 
         def revoked(_: Consumer, partitions: list[TopicPartition]) -> None:
             listener.on_revoked(_tps(partitions))
+            self._unpause_departing(partitions)
 
         def lost(_: Consumer, partitions: list[TopicPartition]) -> None:
             listener.on_lost(_tps(partitions))
+            self._unpause_departing(partitions)
 
         self._consumer.subscribe([self._topic], on_assign=assigned, on_revoke=revoked, on_lost=lost)
 
@@ -101,6 +103,15 @@ class KafkaSource:
                     self._consumer.seek(position)
         except KafkaException as exc:  # e.g. revoked meanwhile: it then resumes on its own
             log.debug("could not hurry the resumed fetch: %s", exc.args[0])
+
+    def _unpause_departing(self, partitions: list[TopicPartition]) -> None:
+        """librdkafka keeps the application's pause on a partition that leaves the assignment:
+        assigned back later, it would never be fetched again. A departing partition is resumed
+        (without a seek: its position is no longer this member's to set)."""
+        try:
+            self._consumer.resume(partitions)
+        except KafkaException as exc:
+            log.debug("could not clear the pause of departing partitions: %s", exc.args[0])
 
     def lag(self) -> dict[PartitionKey, int]:
         return dict(self._lag)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -22,10 +23,10 @@ class _Listener:
         self.assigned.extend(partitions)
 
     def on_revoked(self, partitions: list[TopicPartition]) -> None:
-        return
+        self.assigned = [tp for tp in self.assigned if tp not in partitions]
 
     def on_lost(self, partitions: list[TopicPartition]) -> None:
-        return
+        self.on_revoked(partitions)
 
 
 def test_consumption_restarts_promptly_after_each_pause_and_nothing_is_skipped(
@@ -64,3 +65,44 @@ def test_consumption_restarts_promptly_after_each_pause_and_nothing_is_skipped(
         assert len(seen) == len(set(seen)) == total
     finally:
         source.close()
+
+
+def test_a_partition_revoked_while_paused_is_read_again_when_it_comes_back(
+    kafka_bootstrap: str,
+) -> None:
+    # The loop pauses everything it holds (buffer full); a second member takes a partition
+    # away; the loop resumes what it still holds; the member leaves and the partition comes
+    # back. librdkafka would keep it paused from before: it must be read again.
+    topics = new_topics(kafka_bootstrap, partitions=2)
+    produce(kafka_bootstrap, topics.input, [event_bytes(f"s-{n}", plan="gold") for n in range(40)])
+    common = {"bootstrap.servers": kafka_bootstrap, "session.timeout.ms": 6_000}
+    config = consumer_config(common, f"g-{uuid.uuid4().hex[:8]}")
+    source, listener = KafkaSource(config, topics.input), _Listener()
+    other = KafkaSource(config, topics.input)
+    try:
+        source.subscribe(listener)
+        _poll_until(source, lambda: len(listener.assigned) == 2)
+        source.pause(listener.assigned)
+        other.subscribe(_Listener())
+        _poll_until(source, lambda: len(listener.assigned) == 1, also=other)
+        (taken,) = {(topics.input, 0), (topics.input, 1)} - set(listener.assigned)
+        source.resume(listener.assigned)
+        other.close()
+        seen: set[TopicPartition] = set()
+        deadline = time.monotonic() + 30
+        while taken not in seen and time.monotonic() < deadline:
+            seen |= {(m.topic, m.partition) for m in source.poll(500, 0.2)}
+        assert taken in seen, f"partition {taken} was not read after it came back"
+    finally:
+        source.close()
+
+
+def _poll_until(
+    source: KafkaSource, done: Callable[[], bool], also: KafkaSource | None = None
+) -> None:
+    deadline = time.monotonic() + 30
+    while not done():
+        assert time.monotonic() < deadline, "the group did not settle"
+        source.poll(10, 0.2)
+        if also is not None:
+            also.poll(10, 0.2)

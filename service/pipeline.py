@@ -315,6 +315,7 @@ class Pipeline:
     def _settle(self, deadline: float) -> bool:
         """Finish in-flight batches and deliver their records, until `deadline`."""
         while self._clock.monotonic() < deadline and self._failed() is None:
+            self._health.beat()  # settling is progress: liveness must not fail meanwhile
             self._collect(self._workers.finished(wait_s=0.05))
             self._sink.poll(0)
             if not self._workers.in_flight:

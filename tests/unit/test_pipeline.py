@@ -273,3 +273,26 @@ def test_events_dropped_with_a_revoked_partition_leave_the_buffer() -> None:
     source.listener.on_assigned([("subscription-events", 0)])  # type: ignore[union-attr]
     _step_until(pipeline, lambda: not pipeline._paused and not pipeline._workers.in_flight)
     assert pipeline._buffered_bytes() == 0
+
+
+def test_finishing_a_slow_batch_on_revocation_keeps_the_service_live() -> None:
+    # A revoked partition's batch in flight is finished before the partition is handed over
+    # (up to the rebalance timeout). That is progress: liveness must not report a stall.
+    messages = [raw({"id": "a", "properties": {}}, offset=0)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    gate = threading.Event()
+
+    def slow(request: dict[str, object]) -> HttpReply:
+        gate.wait(5)
+        clock.advance(45)  # HubSpot took its time
+        return ok_for(request)
+
+    pipeline = _pipeline(source, sink, FakeTransport(slow), clock, BatchLimits(max_wait_s=0))
+    source.subscribe(pipeline)
+    pipeline.step()
+    assert pipeline._workers.in_flight == 1
+    clock.advance(45)
+    gate.set()
+    pipeline.on_revoked([("subscription-events", 0)])
+    assert len(_results(sink)) == 1
+    assert pipeline._health.live()[0] is True

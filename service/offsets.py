@@ -2,9 +2,9 @@
 
 An offset is finished when its outcome is known and every record published for it (the
 result, and the dead-letter record when there is one) has been acknowledged by the broker;
-the publisher says so with `finished`. The commit position of a partition is the first
-unfinished offset, or one past the last consumed offset when all are finished, no matter in
-which order work completes. Pure.
+the publisher says so through the partition's `progress` handle. The commit position of a
+partition is the first unfinished offset, or one past the last consumed offset when all are
+finished, no matter in which order work completes. Pure.
 """
 
 from __future__ import annotations
@@ -58,19 +58,13 @@ class OffsetTracker:
         self._partitions.pop(tp, None)
 
     def consumed(self, tp: TopicPartition, offset: int) -> None:
-        """An event was read; it is unfinished until `finished` is called for it."""
+        """An event was read; it is unfinished until its progress handle finishes it."""
         state = self._partitions.get(tp)
         if state is None:
             state = self._partitions[tp] = PartitionProgress(tp)
         if not state.order and state.next_position is None:
             state.next_position = offset
         state.order.append(offset)
-
-    def finished(self, tp: TopicPartition, offset: int) -> None:
-        """Every record published for this event was acknowledged."""
-        state = self._partitions.get(tp)
-        if state is not None:
-            state.finish(offset)
 
     def progress(self, tp: TopicPartition) -> PartitionProgress | None:
         """The partition's current progress, to finish offsets on later (None: not tracked)."""

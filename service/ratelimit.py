@@ -10,7 +10,7 @@ may still send in the current window, so replicas slow down together.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,8 +88,9 @@ class RateLimiter:
         self._floor_share = 0.0
         self._observed = False
         self._first_seen = 0.0
-        self._slots: deque[float] = deque()  # sends in the current window
-        self._sent: deque[float] = deque()  # sends in the last two windows, to compare counts
+        # This process's sends, oldest first, over the last two windows: the current window's
+        # slots are its tail, and replies compare their counts with it.
+        self._sent: deque[float] = deque()
         self._blocked_until = 0.0
         self._lock = threading.Lock()
 
@@ -103,22 +104,22 @@ class RateLimiter:
         with self._lock:
             now = self._clock.monotonic()
             window = self._interval + self._guard_s
-            self._forget_before(now - window)
+            sent = self._sent
+            in_window = len(sent) - bisect_left(sent, now - window)
             capacity = self._capacity()
             ready_at = self._blocked_until
-            if self._slots:
+            if in_window:
                 # Even pacing, measured over the last few sends: a send that went late (a
                 # thread woke up late) lets the next ones catch up instead of losing its slot.
-                back = min(len(self._slots), _PACING_CATCH_UP)
-                ready_at = max(ready_at, self._slots[-back] + back * window / capacity)
-            if len(self._slots) >= capacity:
-                ready_at = max(ready_at, self._slots[-capacity] + window)
+                back = min(in_window, _PACING_CATCH_UP)
+                ready_at = max(ready_at, sent[-back] + back * window / capacity)
+            if in_window >= capacity:
+                ready_at = max(ready_at, sent[-capacity] + window)
             if now < ready_at:
                 return max(ready_at - now, 0.001)
-            self._slots.append(now)
-            self._sent.append(now)
-            while self._sent[0] < now - 2 * self._interval:
-                self._sent.popleft()
+            sent.append(now)
+            while sent[0] < now - self._interval - window:
+                sent.popleft()
             return 0.0
 
     def observe(self, headers: RateLimitHeaders, sent_at: float) -> None:
@@ -143,7 +144,7 @@ class RateLimiter:
                 foreign if foreign > self._foreign else 0.9 * self._foreign + 0.1 * foreign
             )
             if headers.remaining <= 0:
-                self._block(self._next_own_expiry(default=sent_at + self._interval))
+                self._block(self._next_own_expiry(now, default=sent_at + self._interval))
 
     def set_guaranteed_share(self, share: float) -> None:
         """This process's fair part of the budget (its share of the input partitions).
@@ -161,7 +162,7 @@ class RateLimiter:
         with self._lock:
             now = self._clock.monotonic()
             if seconds is None:
-                until = self._next_own_expiry(default=now + self._interval)
+                until = self._next_own_expiry(now, default=now + self._interval)
                 seconds = min(max(until - now, 1.0), self._interval)
             self._block(now + seconds)
 
@@ -186,13 +187,11 @@ class RateLimiter:
             return float(foreign)
         return foreign * self._interval / max(seen_for, self._interval / 10)
 
-    def _next_own_expiry(self, default: float) -> float:
-        """When this process's oldest slot leaves the window (HubSpot then has room again)."""
-        return self._slots[0] + self._interval + self._guard_s if self._slots else default
+    def _next_own_expiry(self, now: float, default: float) -> float:
+        """When this process's oldest send in the window leaves it (HubSpot then has room)."""
+        window = self._interval + self._guard_s
+        first = bisect_left(self._sent, now - window)
+        return self._sent[first] + window if first < len(self._sent) else default
 
     def _block(self, until: float) -> None:
         self._blocked_until = max(self._blocked_until, until)
-
-    def _forget_before(self, horizon: float) -> None:
-        while self._slots and self._slots[0] < horizon:
-            self._slots.popleft()

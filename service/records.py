@@ -14,7 +14,15 @@ from typing import NamedTuple
 
 import orjson
 
-from service.model import BatchInput, ErrorInfo, InputOutcome, RawMessage, Rejection, Status
+from service.model import (
+    BatchInput,
+    ErrorInfo,
+    InputOutcome,
+    RawMessage,
+    Rejection,
+    Status,
+    UpsertedRecord,
+)
 
 MAX_HEADER_MESSAGE_CHARS = 2_000
 
@@ -42,14 +50,13 @@ def records_for_input(
     The fields every event of the input shares are computed once; each event adds its own id,
     trace id, source position and, for an absorbed event, the carrier's trace id.
     """
-    status = outcome.status  # a StrEnum: orjson writes its value
-    record, error = outcome.record, outcome.error
-    error_json = error.to_json() if error is not None else None
-    timing = outcome.timing.to_json() if outcome.timing is not None else None
-    hubspot_id = new = created_at = updated_at = None
-    if record is not None:
-        hubspot_id, new = record.hubspot_id, record.new
-        created_at, updated_at = record.created_at, record.updated_at
+    error = outcome.error
+    shared = _SharedFields(
+        outcome.status,
+        outcome.record,
+        error.to_json() if error is not None else None,
+        outcome.timing.to_json() if outcome.timing is not None else None,
+    )
     dead_letter_error = error if outcome.status is not Status.UPSERTED else None
     output, carrier_trace_id = topics.output, item.trace_id
     events = item.events
@@ -58,20 +65,13 @@ def records_for_input(
     for position, event in enumerate(events):
         raw = event.raw
         carrier = position == last
-        document = {
-            "status": status,
-            "id": event.id,
-            "idProperty": event.id_property,
-            "objectWriteTraceId": carrier_trace_id if carrier else event.trace_id,
-            "hubspotId": hubspot_id,
-            "new": new,
-            "createdAt": created_at,
-            "updatedAt": updated_at,
-            "error": error_json,
-            "source": {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
-            "coalescedInto": None if carrier else carrier_trace_id,
-            "batch": timing,
-        }
+        document = shared.document(
+            event.id,
+            event.id_property,
+            carrier_trace_id if carrier else event.trace_id,
+            raw,
+            None if carrier else carrier_trace_id,
+        )
         result = OutboundRecord(output, event.id.encode(), orjson.dumps(document))
         if dead_letter_error is not None:
             per_event.append([result, dead_letter(raw, outcome.status, dead_letter_error, topics)])
@@ -84,25 +84,56 @@ def records_for_rejection(rejection: Rejection, topics: Topics) -> list[Outbound
     """The `invalid` result and the dead-letter record of an event that could not be read."""
     raw = rejection.raw
     error = ErrorInfo(category=rejection.category, message=rejection.message)
-    document = {
-        "status": Status.INVALID.value,
-        "id": rejection.id,
-        "idProperty": rejection.id_property,
-        "objectWriteTraceId": rejection.trace_id,
-        "hubspotId": None,
-        "new": None,
-        "createdAt": None,
-        "updatedAt": None,
-        "error": error.to_json(),
-        "source": {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
-        "coalescedInto": None,
-        "batch": None,
-    }
+    shared = _SharedFields(Status.INVALID, None, error.to_json(), None)
+    document = shared.document(rejection.id, rejection.id_property, rejection.trace_id, raw, None)
     key = rejection.id.encode() if rejection.id is not None else raw.key
     return [
         OutboundRecord(topics.output, key, orjson.dumps(document)),
         dead_letter(raw, Status.INVALID, error, topics),
     ]
+
+
+class _SharedFields:
+    """The result fields all events of one input share; `document` adds an event's own."""
+
+    __slots__ = ("created_at", "error", "hubspot_id", "new", "status", "timing", "updated_at")
+
+    def __init__(
+        self,
+        status: Status,
+        record: UpsertedRecord | None,
+        error: dict[str, object] | None,
+        timing: dict[str, object] | None,
+    ) -> None:
+        self.status, self.error, self.timing = status, error, timing
+        self.hubspot_id = self.new = self.created_at = self.updated_at = None
+        if record is not None:
+            self.hubspot_id, self.new = record.hubspot_id, record.new
+            self.created_at, self.updated_at = record.created_at, record.updated_at
+
+    def document(
+        self,
+        event_id: str | None,
+        id_property: str | None,
+        trace_id: str | None,
+        raw: RawMessage,
+        coalesced_into: str | None,
+    ) -> dict[str, object]:
+        """The result record's JSON fields, in the contract's order."""
+        return {
+            "status": self.status,  # a StrEnum: orjson writes its value
+            "id": event_id,
+            "idProperty": id_property,
+            "objectWriteTraceId": trace_id,
+            "hubspotId": self.hubspot_id,
+            "new": self.new,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "error": self.error,
+            "source": {"topic": raw.topic, "partition": raw.partition, "offset": raw.offset},
+            "coalescedInto": coalesced_into,
+            "batch": self.timing,
+        }
 
 
 def dead_letter(

@@ -5,17 +5,24 @@ from service.offsets import OffsetTracker
 TP = ("t", 0)
 
 
+def _finish(tracker: OffsetTracker, offset: int) -> None:
+    """Every record of the event at `offset` was acknowledged (as the publisher reports it)."""
+    progress = tracker.progress(TP)
+    assert progress is not None
+    progress.finish(offset)
+
+
 def test_commit_position_stops_at_the_first_unfinished_offset_whatever_the_completion_order() -> (
     None
 ):
     tracker = OffsetTracker()
     for offset in (10, 11, 12):
         tracker.consumed(TP, offset)
-    tracker.finished(TP, 12)
-    tracker.finished(TP, 11)
+    _finish(tracker, 12)
+    _finish(tracker, 11)
     assert tracker.commit_positions() == {TP: 10}
     assert tracker.unfinished() == 1
-    tracker.finished(TP, 10)
+    _finish(tracker, 10)
     assert tracker.commit_positions() == {TP: 13}
     assert tracker.unfinished() == 0
 
@@ -25,16 +32,16 @@ def test_the_position_moves_offset_by_offset_in_order() -> None:
     for offset in range(3):
         tracker.consumed(TP, offset)
     assert tracker.commit_positions() == {TP: 0}
-    tracker.finished(TP, 0)
+    _finish(tracker, 0)
     assert tracker.commit_positions() == {TP: 1}
-    tracker.finished(TP, 1)
+    _finish(tracker, 1)
     assert tracker.commit_positions() == {TP: 2}
 
 
 def test_unchanged_positions_are_not_committed_twice() -> None:
     tracker = OffsetTracker()
     tracker.consumed(TP, 5)
-    tracker.finished(TP, 5)
+    _finish(tracker, 5)
     positions = tracker.commit_positions()
     tracker.mark_committed(positions)
     assert tracker.commit_positions() == {}
@@ -44,17 +51,19 @@ def test_gaps_in_offsets_do_not_block_the_watermark() -> None:
     tracker = OffsetTracker()
     for offset in (3, 7):
         tracker.consumed(TP, offset)
-    tracker.finished(TP, 7)
+    _finish(tracker, 7)
     assert tracker.commit_positions() == {TP: 3}
-    tracker.finished(TP, 3)
+    _finish(tracker, 3)
     assert tracker.commit_positions() == {TP: 8}
 
 
 def test_forgotten_partition_ignores_late_acknowledgements() -> None:
     tracker = OffsetTracker()
     tracker.consumed(TP, 0)
+    progress = tracker.progress(TP)
+    assert progress is not None
     tracker.forget(TP)
-    tracker.finished(TP, 0)
+    progress.finish(0)
     assert tracker.commit_positions() == {}
     assert tracker.unfinished() == 0
 

@@ -1,7 +1,8 @@
-"""Smoke test of `python -m bench --smoke`: it runs end to end and writes what it promises.
+"""Smoke test of `python -m bench --quick`: it runs end to end and writes what it promises.
 
-A test of behaviour, not of timings: the smoke mode's figures mean nothing (tiny counts, a
-scaled-down budget), so only the exit code, the files and their keys are checked.
+CI runs the quick mode as a smoke test only. A test of behaviour, not of timings: how fast
+this machine is decides the figures, so no target is asserted; the exit code, the files,
+their keys, and that every figure was measured are checked.
 """
 
 from __future__ import annotations
@@ -26,17 +27,18 @@ MEASURED_KEYS = {
 
 
 @pytest.mark.slow
-def test_smoke_mode_runs_every_scenario_and_writes_json(
+@pytest.mark.timeout(720)
+def test_quick_mode_runs_every_scenario_and_writes_json(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "bench", "--smoke", "--bootstrap", kafka_bootstrap]
+    command = [sys.executable, "-m", "bench", "--quick", "--bootstrap", kafka_bootstrap]
     completed = subprocess.run(
         [*command, "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=660,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
@@ -47,12 +49,13 @@ def test_smoke_mode_runs_every_scenario_and_writes_json(
         document = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
         assert document.keys() >= COMMON_KEYS, name
         assert document["scenario"] == name
-        assert document["mode"] == "smoke"
+        assert document["mode"] == "quick"
         assert document["measured"].keys() >= MEASURED_KEYS[name], name
         assert document["machine"].keys() >= {"cpu_count", "cpu_model", "python"}
         for target in document["targets"]:
             assert target.keys() >= {"figure", "measured", "target", "pass"}
             assert isinstance(target["pass"], bool)
+            assert target["measured"] is not None, (name, target["figure"])
 
     api = json.loads((out / "api_bound.json").read_text(encoding="utf-8"))["measured"]
     service = api["service"]

@@ -13,7 +13,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from service import __version__
 
@@ -93,25 +93,27 @@ class Metrics:
         self.auth_failures = Counter(
             _name("hubspot_auth_failures"), "401 and 403 replies.", ["status"], registry=registry
         )
-        self.ratelimit_remaining = Gauge(
+        # From HubSpot's reply headers: absent until a reply carries them (an OAuth app's
+        # replies never carry the daily ones), so no alert reads a 0 nobody reported.
+        self.ratelimit_remaining = ReportedGauge(
             _name("hubspot_ratelimit_remaining"),
             "Requests left in HubSpot's burst window (X-HubSpot-RateLimit-Remaining).",
-            registry=registry,
+            registry,
         )
-        self.ratelimit_max = Gauge(
+        self.ratelimit_max = ReportedGauge(
             _name("hubspot_ratelimit_max"),
             "HubSpot's burst limit per window (X-HubSpot-RateLimit-Max).",
-            registry=registry,
+            registry,
         )
-        self.daily_remaining = Gauge(
+        self.daily_remaining = ReportedGauge(
             _name("hubspot_daily_remaining"),
             "Requests left in the account's daily budget (X-HubSpot-RateLimit-Daily-Remaining).",
-            registry=registry,
+            registry,
         )
-        self.daily_limit = Gauge(
+        self.daily_limit = ReportedGauge(
             _name("hubspot_daily_limit"),
             "The account's daily budget (X-HubSpot-RateLimit-Daily).",
-            registry=registry,
+            registry,
         )
 
     def _work(self, registry: CollectorRegistry) -> None:
@@ -207,6 +209,30 @@ class BulkHistogram:
         yield HistogramMetricFamily(
             self._name, self._documentation, buckets=buckets, sum_value=total
         )
+
+
+class ReportedGauge:
+    """A label-less gauge that is exported only once a value has been set.
+
+    prometheus_client's Gauge reads 0 from the start, which for a value someone else reports
+    (HubSpot's remaining budget) would claim a spent budget before any reply said so.
+    """
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self._name, self._documentation = name, documentation
+        self._value: float | None = None
+        registry.register(self)
+
+    def set(self, value: float) -> None:
+        self._value = float(value)
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation)
+
+    def collect(self) -> Iterator[Metric]:
+        value = self._value
+        if value is not None:
+            yield GaugeMetricFamily(self._name, self._documentation, value=value)
 
 
 def _le(bound: float) -> str:

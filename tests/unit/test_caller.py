@@ -182,3 +182,22 @@ def test_body_over_the_byte_cap_is_split_before_it_is_sent() -> None:
     assert len(outcome.by_trace_id) == 40
     assert len(transport.requests) > 1
     assert all(len(r["inputs"]) < 40 for r in transport.requests)  # type: ignore[arg-type]
+
+
+def test_hubspot_header_gauges_are_absent_until_a_reply_reports_them() -> None:
+    # An idle replica, or an OAuth app (no daily headers), must not read as a spent budget.
+    gauges = ("ratelimit_max", "ratelimit_remaining", "daily_limit", "daily_remaining")
+    names = [f"subscription_upserter_hubspot_{gauge}" for gauge in gauges]
+
+    def oauth_app(request: dict[str, object]) -> HttpReply:
+        accepted = ok_for(request)
+        limits = {"x-hubspot-ratelimit-max": "190", "x-hubspot-ratelimit-remaining": "42"}
+        return HttpReply(accepted.status, limits, accepted.body)
+
+    transport = FakeTransport(oauth_app)
+    caller, metrics, _ = make_caller(transport)
+    sample = metrics.registry.get_sample_value
+    assert [sample(name) for name in names] == [None, None, None, None]
+
+    caller.execute(_batch(1))
+    assert [sample(name) for name in names] == [190.0, 42.0, None, None]

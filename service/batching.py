@@ -8,7 +8,9 @@ Owns three rules:
   body) or when its oldest event has waited `max_wait_s`;
 - per-id order: an id with a batch in flight is held back (and keeps coalescing) until
   that batch is released, without holding back other ids.
-A batch carries inputs of a single idProperty.
+A batch carries inputs of a single idProperty, and no two inputs with the same trace id (an
+upstream may give events of different ids one trace id; in one request HubSpot's replies and
+errors could not tell them apart): the second waits for the next batch.
 """
 
 from __future__ import annotations
@@ -58,13 +60,14 @@ class _Group:
         self.events.append(event)
         self.estimated_bytes += _estimated_input_bytes(event)
 
-    def to_input(self, key: GroupKey) -> BatchInput:
+    def trace_id(self) -> str:
         events = self.events
         if len(events) == 1:
-            trace_id = events[0].trace_id
-        else:
-            trace_id = merged_trace_id([event.trace_id for event in events])
-        return BatchInput(key[1], key[0], trace_id, self.properties, events)
+            return events[0].trace_id
+        return merged_trace_id([event.trace_id for event in events])
+
+    def to_input(self, key: GroupKey, trace_id: str) -> BatchInput:
+        return BatchInput(key[1], key[0], trace_id, self.properties, self.events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +128,8 @@ class Batcher:
         if not self._is_due(now, force):
             return None
         picked = self._pick()
-        inputs = [self._pop(key).to_input(key) for key in picked]
-        self._in_flight.update(picked)
+        inputs = [self._pop(key).to_input(key, trace_id) for key, trace_id in picked]
+        self._in_flight.update(key for key, _ in picked)
         self._head_changed = True
         self._seq += 1
         batch = Batch(seq=self._seq, inputs=inputs, created_at=now)
@@ -187,8 +190,10 @@ class Batcher:
         deadline = self.next_deadline()
         return deadline is not None and now >= deadline
 
-    def _pick(self) -> list[GroupKey]:
-        picked: list[GroupKey] = []
+    def _pick(self) -> list[tuple[GroupKey, str]]:
+        """The next batch's inputs (key and trace id), in order."""
+        picked: list[tuple[GroupKey, str]] = []
+        trace_ids: set[str] = set()
         budget = self._limits.max_bytes
         id_property: str | None = None
         for key, group in self._waiting():
@@ -199,7 +204,11 @@ class Batcher:
             size = group.estimated_bytes
             if picked and size > budget:
                 break
-            picked.append(key)
+            trace_id = group.trace_id()
+            if trace_id in trace_ids:
+                continue
+            picked.append((key, trace_id))
+            trace_ids.add(trace_id)
             id_property = key[0]
             budget -= size
         return picked

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from service.batching import Batcher, BatchLimits
+from service.codec import decode_event
 from service.ids import MERGED_PREFIX
-from tests.unit.factories import event
+from service.model import Event
+from tests.unit.factories import LIMITS, event, raw
 
 
 def test_duplicate_ids_in_one_window_become_one_input_with_later_properties_winning() -> None:
@@ -92,3 +94,34 @@ def test_dropping_a_partition_forgets_only_its_waiting_events() -> None:
     batch = batcher.take(now=0)
     assert batch is not None and [i.id for i in batch.inputs] == ["a"]
     assert batcher.buffered_events == 0
+
+
+def _traced(event_id: str, offset: int, trace_id: str) -> Event:
+    body = {"id": event_id, "objectWriteTraceId": trace_id, "properties": {"hs_name": event_id}}
+    decoded = decode_event(raw(body, offset), LIMITS)
+    assert isinstance(decoded, Event)
+    return decoded
+
+
+def test_inputs_that_share_a_trace_id_never_go_in_one_batch() -> None:
+    # Upstream gave two subscriptions one trace id; so do two coalesced inputs whose events
+    # carry the same trace ids. One request could not tell their replies apart.
+    batcher = Batcher(BatchLimits(max_size=10, max_wait_s=0))
+    batcher.add(_traced("a", 1, "T"), now=0)
+    batcher.add(_traced("b", 2, "T"), now=0)
+    batcher.add(_traced("c", 3, "U"), now=0)
+    for offset, event_id in ((4, "c"), (5, "d"), (6, "d")):
+        batcher.add(_traced(event_id, offset, "V"), now=0)  # c: [U, V]; d: [V, V]
+    batcher.add(_traced("e", 7, "U"), now=0)
+    batcher.add(_traced("e", 8, "V"), now=0)  # e: [U, V], as c
+
+    first = batcher.take(now=0)
+    assert first is not None
+    assert [item.id for item in first.inputs] == ["a", "c", "d"]
+    second = batcher.take(now=0)
+    assert second is not None
+    assert [item.id for item in second.inputs] == ["b", "e"]
+    for batch in (first, second):
+        traces = [item.trace_id for item in batch.inputs]
+        assert len(traces) == len(set(traces))
+    assert batcher.take(now=0, force=True) is None

@@ -296,3 +296,21 @@ def test_finishing_a_slow_batch_on_revocation_keeps_the_service_live() -> None:
     pipeline.on_revoked([("subscription-events", 0)])
     assert len(_results(sink)) == 1
     assert pipeline._health.live()[0] is True
+
+
+def test_events_of_different_ids_with_one_trace_id_each_get_their_own_outcome() -> None:
+    # The contract lets upstream set objectWriteTraceId; nothing makes it unique.
+    messages = [
+        raw({"id": event_id, "objectWriteTraceId": "T", "properties": {"x": "1"}}, offset=n)
+        for n, event_id in enumerate(("a", "b"))
+    ]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    transport = FakeTransport()
+    pipeline = _pipeline(source, sink, transport, clock)
+    _run_until_settled(pipeline, source, clock)
+    results = {r["id"]: r for r in _results(sink)}
+    assert {k: (r["status"], r["hubspotId"]) for k, r in results.items()} == {
+        "a": ("upserted", "h-a"),
+        "b": ("upserted", "h-b"),
+    }
+    assert [len(request["inputs"]) for request in transport.requests] == [1, 1]  # type: ignore[arg-type]

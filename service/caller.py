@@ -33,7 +33,13 @@ from service.model import (
 )
 from service.ports import UpsertTransport
 from service.ratelimit import RateLimiter, read_headers, seconds_until_midnight
-from service.responses import Classified, ReplyKind, classify
+from service.responses import (
+    UNSPECIFIED_POLICY,
+    Classified,
+    ReplyKind,
+    classify,
+    rate_limit_policy,
+)
 from service.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -153,6 +159,11 @@ class UpsertCaller:
         run.failures = 0
         mapped = map_success(inputs, reply.status, reply.document)
         outcome.by_trace_id.update(mapped.outcomes)
+        if mapped.rate_limited:  # per-input rate limits: too soon, not lost; never failed
+            self._metrics.rate_limited.labels(UNSPECIFIED_POLICY).inc()
+            self._metrics.retries.labels("rate_limited").inc()
+            self._limiter.back_off(reply.retry_after_s)
+            run.work.appendleft(mapped.rate_limited)
         if not mapped.resend:
             return
         run.unmatched_rounds += 1
@@ -169,7 +180,7 @@ class UpsertCaller:
     def _on_rate_limited(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
     ) -> None:
-        self._metrics.rate_limited.labels("TEN_SECONDLY_ROLLING").inc()
+        self._metrics.rate_limited.labels(rate_limit_policy(reply.document)).inc()
         self._metrics.retries.labels("rate_limited").inc()
         self._limiter.back_off(reply.retry_after_s)
         run.work.appendleft(inputs)

@@ -2,8 +2,9 @@
 
 Results are correlated by the idProperty value in each result's `properties`, falling
 back to the echoed `objectWriteTraceId`; never by position. Errors of a 207 are matched
-through `context.objectWriteTraceId`. An input that is named by neither, or whose error is
-transient (a rate limit), is handed back for resending rather than marked failed.
+through `context.objectWriteTraceId`. An input named by neither is handed back for resending;
+so is one whose error is a rate limit (a 207 may carry per-input `RATE_LIMITS` errors), but
+apart: it is not a reply that lost the input, only one that came too soon.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ TRANSIENT_INPUT_CATEGORIES = frozenset({"RATE_LIMITS"})
 
 @dataclass(slots=True)
 class MappedReply:
-    """Final outcomes by trace id, and the inputs that must be sent again."""
+    """Final outcomes by trace id, and the inputs that must be sent again: those the reply
+    did not name, and those it named with a rate-limit error."""
 
     outcomes: dict[str, InputOutcome] = field(default_factory=dict)
     resend: list[BatchInput] = field(default_factory=list)
+    rate_limited: list[BatchInput] = field(default_factory=list)
 
 
 def map_success(
@@ -38,7 +41,12 @@ def map_success(
             mapped.outcomes[matched.trace_id] = _upserted(result, timing)
     for error in _dicts(document.get("errors")):
         _apply_error(error, index, http_status, timing, mapped)
-    mapped.resend.extend(item for item in inputs if item.trace_id not in mapped.outcomes)
+    outcomes = mapped.outcomes
+    limited = {item.trace_id: item for item in mapped.rate_limited if item.trace_id not in outcomes}
+    mapped.rate_limited = list(limited.values())
+    mapped.resend.extend(
+        item for item in inputs if item.trace_id not in outcomes and item.trace_id not in limited
+    )
     return mapped
 
 
@@ -88,13 +96,13 @@ def _apply_error(
     mapped: MappedReply,
 ) -> None:
     category = _str(error.get("category")) or "UNKNOWN"
+    named = [item for trace in _error_traces(error) if (item := index.by_trace.get(trace))]
     if category in TRANSIENT_INPUT_CATEGORIES:
-        return  # left unmatched, so resent
+        mapped.rate_limited.extend(named)
+        return  # an error that names no input leaves them unmatched, so resent too
     info = ErrorInfo(category=category, message=error_message(error), http_status=http_status)
-    for trace in _error_traces(error):
-        item = index.by_trace.get(trace)
-        if item is not None:
-            mapped.outcomes[item.trace_id] = InputOutcome(Status.FAILED, error=info, timing=timing)
+    for item in named:
+        mapped.outcomes[item.trace_id] = InputOutcome(Status.FAILED, error=info, timing=timing)
 
 
 def error_message(error: dict[str, object]) -> str:

@@ -17,6 +17,8 @@ from enum import StrEnum
 import orjson
 
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504, 521, 523, 524, 423, 477})
+RATE_LIMIT_POLICIES = frozenset({"TEN_SECONDLY_ROLLING", "SECONDLY", "DAILY"})
+UNSPECIFIED_POLICY = "UNSPECIFIED"
 LOCKED_MIN_WAIT_S = 2.0
 MAX_RETRY_AFTER_S = 300.0
 
@@ -83,6 +85,14 @@ def _kind(status: int, document: dict[str, object] | None, category: str | None)
     if status in (401, 403):
         return ReplyKind.AUTH
     return ReplyKind.REJECTED
+
+
+def rate_limit_policy(document: Mapping[str, object] | None) -> str:
+    """The `policyName` a rate-limit reply names, as a bounded metric label: one of
+    RATE_LIMIT_POLICIES, or UNSPECIFIED (a `category: RATE_LIMITS` body without one, a
+    per-input rate-limit error, a name this service does not know)."""
+    policy = (_text(document, "policyName") or "").upper()
+    return policy if policy in RATE_LIMIT_POLICIES else UNSPECIFIED_POLICY
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from service.clock import FakeClock
@@ -201,3 +202,44 @@ def test_hubspot_header_gauges_are_absent_until_a_reply_reports_them() -> None:
 
     caller.execute(_batch(1))
     assert [sample(name) for name in names] == [190.0, 42.0, None, None]
+
+
+def test_per_input_rate_limits_in_a_207_are_resent_until_written_never_failed() -> None:
+    def partly_limited(request: dict[str, object]) -> HttpReply:
+        accepted = orjson.loads(ok_for(request).body)
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        limited = [item["objectWriteTraceId"] for item in inputs if item["id"] == "id-1"]
+        accepted["results"] = [r for r in accepted["results"] if r["id"] != "h-id-1"]
+        accepted["errors"] = [
+            {"category": "RATE_LIMITS", "context": {"objectWriteTraceId": limited}}
+        ]
+        return reply(207, accepted)
+
+    clock = FakeClock()
+    transport = FakeTransport(*[partly_limited] * 12, ok_for)  # more rounds than unmatched get
+    caller, metrics, _ = make_caller(transport, clock)
+    outcome = caller.execute(_batch(2))
+    assert {t: o.status for t, o in outcome.by_trace_id.items()} == {
+        "trace-0": Status.UPSERTED,
+        "trace-1": Status.UPSERTED,
+    }
+    assert len(transport.requests) == 13
+    assert metrics.rate_limited.labels("UNSPECIFIED")._value.get() == 12
+    assert sum(clock.slept) >= 12  # each round waited for the window to free a slot
+
+
+def test_a_429_is_counted_under_the_policy_it_names() -> None:
+    limited = [
+        reply(429, {"policyName": "SECONDLY"}),
+        reply(500, {"category": "RATE_LIMITS", "message": "slow down"}),
+        reply(429, {"policyName": "TEN_SECONDLY_ROLLING"}),
+    ]
+    transport = FakeTransport(*[lambda _, r=r: r for r in limited], ok_for)
+    caller, metrics, _ = make_caller(transport)
+    caller.execute(_batch(1))
+    counted = {
+        policy: metrics.rate_limited.labels(policy)._value.get()
+        for policy in ("SECONDLY", "UNSPECIFIED", "TEN_SECONDLY_ROLLING")
+    }
+    assert counted == {"SECONDLY": 1, "UNSPECIFIED": 1, "TEN_SECONDLY_ROLLING": 1}

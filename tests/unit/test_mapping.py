@@ -94,6 +94,7 @@ def test_rate_limited_inputs_inside_a_multi_status_are_resent_not_failed() -> No
             }
         ],
     }
-    mapped = map_success(_inputs(2), 207, document)
+    mapped = map_success(_inputs(3), 207, document)
     assert "trace-1" not in mapped.outcomes
-    assert [i.trace_id for i in mapped.resend] == ["trace-1"]
+    assert [i.trace_id for i in mapped.rate_limited] == ["trace-1"]  # resent after the window
+    assert [i.trace_id for i in mapped.resend] == ["trace-2"]  # not named at all

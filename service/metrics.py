@@ -212,7 +212,7 @@ class BulkHistogram:
 
 
 class ReportedGauge:
-    """A label-less gauge that is exported only once a value has been set.
+    """A label-less gauge whose series is exported only once a value has been set.
 
     prometheus_client's Gauge reads 0 from the start, which for a value someone else reports
     (HubSpot's remaining budget) would claim a spent budget before any reply said so.
@@ -230,9 +230,11 @@ class ReportedGauge:
         yield GaugeMetricFamily(self._name, self._documentation)
 
     def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(self._name, self._documentation)  # no sample: no series
         value = self._value
         if value is not None:
-            yield GaugeMetricFamily(self._name, self._documentation, value=value)
+            family.add_metric([], value)
+        yield family
 
 
 def _le(bound: float) -> str:

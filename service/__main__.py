@@ -7,7 +7,7 @@ import sys
 
 from service import __version__
 from service.app import run
-from service.config import SECRET_FIELDS, load_settings
+from service.config import SECRET_FIELDS, check_files, load_settings
 from service.errors import ConfigError, ServiceError
 from service.logs import configure_logging
 from service.redrive import DEFAULT_MAX_REDRIVES, STATUSES, RedriveOptions, parse_instant, redrive
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        check_files(settings)
         if args.command == "check-config":
             for name, value in settings.model_dump(mode="json").items():
                 shown = "***" if name in SECRET_FIELDS and value else value

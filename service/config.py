@@ -1,8 +1,9 @@
 """The service's settings, read from environment variables with pydantic-settings.
 
 Owns names, defaults and validation of every setting; reads nothing itself (the
-composition root calls `load_settings`). A bad value becomes a ConfigError whose message
-is one line naming the variable; secret values never appear in it.
+composition root calls `load_settings`, then `check_files` for the files settings name).
+A bad value becomes a ConfigError whose message is one line naming the variable; secret
+values never appear in it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class KafkaSaslMechanism(StrEnum):
 
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+ObjectType = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
+ApiVersion = Annotated[str, Field(pattern=r"^(v[0-9]+|[0-9]{4}-[0-9]{2}(-[0-9]{2})?)$")]
 
 
 class Settings(BaseSettings):
@@ -82,9 +85,9 @@ class Settings(BaseSettings):
     hubspot_oauth_token_url: str | None = None
     hubspot_client_secret: SecretStr | None = None
     hubspot_refresh_token: SecretStr | None = None
-    hubspot_object_type: NonEmpty = "subscriptions"
+    hubspot_object_type: ObjectType = "subscriptions"
     hubspot_id_property: NonEmpty
-    hubspot_api_version: NonEmpty = "v3"
+    hubspot_api_version: ApiVersion = "v3"
     hubspot_timeout_s: float = Field(default=30.0, gt=0, le=600)
     hubspot_retry_backoff_ms: int = Field(default=1_000, ge=1, le=600_000)
     hubspot_retry_max_backoff_ms: int = Field(default=30_000, ge=1, le=3_600_000)
@@ -113,12 +116,35 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65_535)
     log_level: LogLevel = LogLevel.INFO
 
-    @field_validator("hubspot_base_url")
+    @field_validator("hubspot_base_url", "hubspot_oauth_token_url")
     @classmethod
-    def _url_has_scheme(cls, value: str) -> str:
+    def _url_has_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("hubspot_access_token")
+    @classmethod
+    def _one_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Surrounding whitespace (a secret written with a trailing newline) is dropped; a
+        token with spaces or line breaks inside would make every request fail."""
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        problem = _token_problem(token)
+        if problem:
+            raise ValueError(problem)
+        return SecretStr(token) if token else None
+
+    @model_validator(mode="after")
+    def _backoff_cap_above_base(self) -> Self:
+        if self.hubspot_retry_max_backoff_ms < self.hubspot_retry_backoff_ms:
+            raise ValueError(
+                "HUBSPOT_RETRY_MAX_BACKOFF_MS must be at least HUBSPOT_RETRY_BACKOFF_MS"
+            )
+        return self
 
     @field_validator("hubspot_daily_reset_timezone")
     @classmethod
@@ -199,6 +225,43 @@ class Settings(BaseSettings):
         if version.startswith("v"):
             return f"/crm/{version}/objects/{object_type}/batch/upsert"
         return f"/crm/objects/{version}/{object_type}/batch/upsert"
+
+
+def _token_problem(token: str) -> str | None:
+    if any(char.isspace() or not char.isprintable() for char in token):
+        return "must be one token, without spaces or line breaks inside"
+    return None
+
+
+def check_files(settings: Settings) -> None:
+    """The files the settings name exist and, for the token file, hold one token: checked at
+    start-up (not while parsing, so a chart's paths can be validated away from their pod)."""
+    files = {
+        "HUBSPOT_ACCESS_TOKEN_FILE": settings.hubspot_access_token_file,
+        "HUBSPOT_CA_BUNDLE": settings.hubspot_ca_bundle,
+        "KAFKA_SASL_PASSWORD_FILE": settings.kafka_sasl_password_file,
+        "KAFKA_SSL_CA_LOCATION": settings.kafka_ssl_ca_location,
+        "KAFKA_SSL_CERTIFICATE_LOCATION": settings.kafka_ssl_certificate_location,
+        "KAFKA_SSL_KEY_LOCATION": settings.kafka_ssl_key_location,
+    }
+    for name, path in files.items():
+        if path is not None and not path.is_file():
+            raise ConfigError(f"invalid configuration: {name}: {str(path)!r} is not a file")
+    token_file = settings.hubspot_access_token_file
+    if token_file is not None:
+        problem = _token_file_problem(token_file)
+        if problem:
+            raise ConfigError(f"invalid configuration: HUBSPOT_ACCESS_TOKEN_FILE: {problem}")
+
+
+def _token_file_problem(path: Path) -> str | None:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{str(path)!r} cannot be read ({exc.__class__.__name__})"
+    if not token:
+        return f"{str(path)!r} is empty"
+    return _token_problem(token)
 
 
 def _secret(value: SecretStr | None) -> str | None:

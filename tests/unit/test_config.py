@@ -1,0 +1,109 @@
+"""Settings that would pass start-up and then fail every request stop it with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.config import Settings, check_files, load_settings
+from service.errors import ConfigError
+
+REQUIRED = {
+    "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
+    "HUBSPOT_ID_PROPERTY": "external_subscription_id",
+    "HUBSPOT_ACCESS_TOKEN": "pat-na1-secret",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    for name, value in REQUIRED.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def _problem(env: pytest.MonkeyPatch, **values: str) -> str:
+    for name, value in values.items():
+        env.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        check_files(load_settings())
+    message = str(caught.value)
+    assert "\n" not in message and "pat-na1-secret" not in message
+    return message
+
+
+def test_a_token_with_a_trailing_newline_is_used_without_it(env: pytest.MonkeyPatch) -> None:
+    env.setenv("HUBSPOT_ACCESS_TOKEN", "pat-na1-secret\n")
+    settings = load_settings()
+    assert settings.hubspot_access_token is not None
+    assert settings.hubspot_access_token.get_secret_value() == "pat-na1-secret"
+
+
+def test_a_token_with_a_space_or_line_break_inside_is_refused(env: pytest.MonkeyPatch) -> None:
+    for token in ("pat-na1 secret", "pat-na1\nsecret"):
+        message = _problem(env, HUBSPOT_ACCESS_TOKEN=token)
+        assert "HUBSPOT_ACCESS_TOKEN: must be one token" in message
+        assert "secret" not in message
+
+
+def test_a_token_file_must_exist_and_hold_one_token(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env.delenv("HUBSPOT_ACCESS_TOKEN")
+    missing = tmp_path / "missing"
+    assert "HUBSPOT_ACCESS_TOKEN_FILE" in _problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(missing))
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    assert "is empty" in _problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(empty))
+    two = tmp_path / "two-lines"
+    two.write_text("pat-na1-secret\nsomething else\n")
+    assert "must be one token" in _problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(two))
+    good = tmp_path / "token"
+    good.write_text("pat-na1-secret\n")
+    env.setenv("HUBSPOT_ACCESS_TOKEN_FILE", str(good))
+    check_files(load_settings())
+
+
+def test_a_missing_ca_bundle_or_kafka_certificate_is_named(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    absent = str(tmp_path / "absent.pem")
+    for name in ("HUBSPOT_CA_BUNDLE", "KAFKA_SSL_CA_LOCATION", "KAFKA_SASL_PASSWORD_FILE"):
+        message = _problem(env, **{name: absent})
+        assert message == f"invalid configuration: {name}: {absent!r} is not a file"
+        env.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("HUBSPOT_API_VERSION", "V3", "HUBSPOT_API_VERSION"),
+        ("HUBSPOT_API_VERSION", "crm/v3", "HUBSPOT_API_VERSION"),
+        ("HUBSPOT_OBJECT_TYPE", "subscriptions/batch", "HUBSPOT_OBJECT_TYPE"),
+        ("HUBSPOT_OAUTH_TOKEN_URL", "api.hubapi.com/oauth/v1/token", "must start with http"),
+        ("HUBSPOT_RETRY_MAX_BACKOFF_MS", "500", "at least HUBSPOT_RETRY_BACKOFF_MS"),
+    ],
+)
+def test_values_that_would_make_every_request_fail_are_refused(
+    env: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    assert expected in _problem(env, **{name: value})
+
+
+@pytest.mark.parametrize(
+    ("version", "object_type", "path"),
+    [
+        ("v3", "subscriptions", "/crm/v3/objects/subscriptions/batch/upsert"),
+        ("2026-03", "0-69", "/crm/objects/2026-03/0-69/batch/upsert"),
+        ("v3", "p_custom_subs", "/crm/v3/objects/p_custom_subs/batch/upsert"),
+    ],
+)
+def test_versions_and_object_types_hubspot_uses_are_accepted(
+    env: pytest.MonkeyPatch, version: str, object_type: str, path: str
+) -> None:
+    env.setenv("HUBSPOT_API_VERSION", version)
+    env.setenv("HUBSPOT_OBJECT_TYPE", object_type)
+    assert load_settings().upsert_path == path

@@ -124,6 +124,7 @@ class UpsertCaller:
             self._metrics.requests.labels("error", ReplyKind.AUTH.value).inc()
             return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
+            self._limiter.answered()  # before the reply is read: it may hold and probe again
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
         classified = classify(reply)
         if classified.kind is ReplyKind.SUCCESS:  # accepted: the credentials and budget work
@@ -200,7 +201,7 @@ class UpsertCaller:
         log.warning(
             "daily limit reached (%s); next attempt in %.0fs", why, wait, extra=context or {}
         )
-        self._limiter.back_off(wait)
+        self._limiter.hold_then_probe(wait)
 
     def _on_transient(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
@@ -229,7 +230,7 @@ class UpsertCaller:
             reply.status,
             extra=log_context(run.seq, inputs),
         )
-        self._wait(self._policy.auth_retry_s)
+        self._limiter.hold_then_probe(self._policy.auth_retry_s)
         run.work.appendleft(inputs)
 
     def _on_rejected(

@@ -56,6 +56,7 @@ def _int(value: str | None) -> int | None:
 
 
 _PACING_CATCH_UP = 3
+_PROBE_WAIT_S = 0.25
 
 
 class RateLimiter:
@@ -92,6 +93,10 @@ class RateLimiter:
         # slots are its tail, and replies compare their counts with it.
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
+        # After a hold for a spent daily budget or refused credentials: one request probes,
+        # and the others wait until it is answered.
+        self._probing = False
+        self._probe_out = False
         self._lock = threading.Lock()
 
     @property
@@ -103,6 +108,8 @@ class RateLimiter:
         """Take a slot now and return 0, or return how long to wait before asking again."""
         with self._lock:
             now = self._clock.monotonic()
+            if self._probe_out:
+                return _PROBE_WAIT_S
             window = self._interval + self._guard_s
             sent = self._sent
             in_window = len(sent) - bisect_left(sent, now - window)
@@ -117,6 +124,7 @@ class RateLimiter:
                 ready_at = max(ready_at, sent[-capacity] + window)
             if now < ready_at:
                 return max(ready_at - now, 0.001)
+            self._probe_out = self._probing
             sent.append(now)
             while sent[0] < now - self._interval - window:
                 sent.popleft()
@@ -165,6 +173,19 @@ class RateLimiter:
                 until = self._next_own_expiry(now, default=now + self._interval)
                 seconds = min(max(until - now, 1.0), self._interval)
             self._block(now + seconds)
+
+    def hold_then_probe(self, seconds: float) -> None:
+        """Send nothing for `seconds`, then one request, and no other until it is answered
+        (`answered`): a spent daily budget or refused credentials are probed, not hammered."""
+        with self._lock:
+            self._block(self._clock.monotonic() + seconds)
+            self._probing, self._probe_out = True, False
+
+    def answered(self) -> None:
+        """A request came back (a reply or a failure): a probe no longer holds the others."""
+        with self._lock:
+            if self._probe_out:
+                self._probing = self._probe_out = False
 
     def _capacity(self) -> int:
         if not self._observed:

@@ -6,6 +6,7 @@ import pytest
 from service.clock import FakeClock
 from service.errors import TransientHubSpotError
 from service.model import Batch, BatchInput, Status
+from service.ratelimit import RateLimiter
 from service.responses import MAX_RETRY_AFTER_S, HttpReply
 from tests.unit.factories import event
 from tests.unit.fakes import FakeTransport, make_caller, ok_for, reply
@@ -243,3 +244,31 @@ def test_a_429_is_counted_under_the_policy_it_names() -> None:
         for policy in ("SECONDLY", "UNSPECIFIED", "TEN_SECONDLY_ROLLING")
     }
     assert counted == {"SECONDLY": 1, "UNSPECIFIED": 1, "TEN_SECONDLY_ROLLING": 1}
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        reply(429, {"policyName": "DAILY", "errorType": "RATE_LIMIT"}),
+        reply(401, {"category": "INVALID_AUTHENTICATION"}),
+    ],
+)
+def test_after_a_daily_limit_or_refused_credentials_one_probe_goes_and_the_rest_wait(
+    refusal: HttpReply,
+) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    another_worker_could_send: list[bool] = []
+
+    def probe(request: dict[str, object]) -> HttpReply:
+        clock.advance(1.0)  # HubSpot takes its time to answer
+        another_worker_could_send.append(limiter.try_acquire() == 0)
+        return ok_for(request)
+
+    transport = FakeTransport(lambda _: refusal, probe)
+    caller, _, health = make_caller(transport, clock, limiter)
+    outcome = caller.execute(_batch(1))
+    assert [o.status for o in outcome.by_trace_id.values()] == [Status.UPSERTED]
+    assert another_worker_could_send == [False]
+    assert limiter.try_acquire() == 0  # answered: the whole budget again
+    assert not health.sending_blocked()

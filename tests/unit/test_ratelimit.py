@@ -195,3 +195,21 @@ def test_a_single_replica_with_slow_jittery_replies_keeps_the_whole_budget() -> 
         shares.append(limiter.budget[0])
     assert min(shares[200:]) == 190
     assert all(b - a >= 10.0 - 1e-9 for a, b in zip(sent, sent[190:], strict=False))
+
+
+def test_after_a_hold_one_request_probes_and_the_others_wait_for_its_answer() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    limiter.observe(read_headers({"x-hubspot-ratelimit-remaining": "189"}), clock.monotonic())
+    limiter.hold_then_probe(300)
+    clock.advance(299)
+    assert limiter.try_acquire() > 0
+    clock.advance(1)
+    assert limiter.try_acquire() == 0  # the probe
+    for _ in range(20):  # however long its answer takes, nobody else goes
+        clock.advance(1)
+        assert limiter.try_acquire() > 0
+    limiter.answered()
+    assert limiter.try_acquire() == 0
+    clock.advance(0.1)
+    assert limiter.try_acquire() == 0  # the whole budget again, paced

@@ -128,8 +128,8 @@ class UpsertCaller:
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
         classified = classify(reply)
         if classified.kind is ReplyKind.SUCCESS:  # accepted: the credentials and budget work
-            self._health.unblock(AUTH_BLOCK)
-            self._health.unblock(DAILY_BLOCK)
+            self._health.unblock(AUTH_BLOCK, sent_at=started)
+            self._health.unblock(DAILY_BLOCK, sent_at=started)
         self._observe_headers(reply.headers, started)  # may say the daily budget is now spent
         self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
         self._metrics.batch_inputs.observe(len(inputs))

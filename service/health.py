@@ -25,6 +25,7 @@ class Health:
         self._stall_after_s = stall_after_s
         self._lock = threading.Lock()
         self._blocks: dict[str, str] = {}
+        self._blocked_at: dict[str, float] = {}
         self._last_beat: float | None = None
         self._started = False
 
@@ -38,9 +39,14 @@ class Health:
     def block(self, name: str, reason: str) -> None:
         with self._lock:
             self._blocks[name] = reason
+            self._blocked_at[name] = self._clock.monotonic()
 
-    def unblock(self, name: str) -> None:
+    def unblock(self, name: str, *, sent_at: float | None = None) -> None:
+        """Lift a block; with `sent_at`, only if the request that proved it gone was sent
+        after the block was set (a reply to an older request says nothing about it)."""
         with self._lock:
+            if sent_at is not None and self._blocked_at.get(name, sent_at) > sent_at:
+                return
             self._blocks.pop(name, None)
 
     def is_blocked(self, name: str) -> bool:

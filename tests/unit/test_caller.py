@@ -5,6 +5,7 @@ import pytest
 
 from service.clock import FakeClock
 from service.errors import TransientHubSpotError
+from service.health import DAILY_BLOCK
 from service.model import Batch, BatchInput, Status
 from service.ratelimit import RateLimiter
 from service.responses import MAX_RETRY_AFTER_S, HttpReply
@@ -272,3 +273,23 @@ def test_after_a_daily_limit_or_refused_credentials_one_probe_goes_and_the_rest_
     assert another_worker_could_send == [False]
     assert limiter.try_acquire() == 0  # answered: the whole budget again
     assert not health.sending_blocked()
+
+
+def test_a_success_sent_before_a_daily_block_does_not_lift_it() -> None:
+    # Two workers: one request is answered 429 DAILY while another, sent earlier, is still
+    # out; its late 200 says nothing about the budget now.
+    clock = FakeClock()
+    late: list[bool] = []
+
+    def earlier_request(request: dict[str, object]) -> HttpReply:
+        clock.advance(0.5)
+        health_of_both.block(DAILY_BLOCK, "HubSpot answered 429 DAILY")  # the other worker's reply
+        clock.advance(0.5)
+        late.append(True)
+        return ok_for(request)
+
+    transport = FakeTransport(earlier_request)
+    caller, _, health_of_both = make_caller(transport, clock)
+    caller.execute(_batch(1))
+    assert late == [True]
+    assert health_of_both.sending_blocked()

@@ -139,13 +139,18 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
         def send(message: Message) -> None:
             headers = list(message.headers() or [])
             assert producer is not None
-            producer.produce(
-                settings.kafka_input_topic,
-                key=message.key(),
-                value=message.value(),
-                headers=republished_headers(headers),
-                on_delivery=lambda error, _: failures.append(str(error)) if error else None,
-            )
+            while True:
+                try:
+                    producer.produce(
+                        settings.kafka_input_topic,
+                        key=message.key(),
+                        value=message.value(),
+                        headers=republished_headers(headers),
+                        on_delivery=lambda error, _: failures.append(str(error)) if error else None,
+                    )
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    producer.poll(0.1)
             producer.poll(0)
 
         positions = _read(consumer, settings.kafka_dlq_topic, ranges, options, summary, send, out)

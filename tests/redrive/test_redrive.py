@@ -213,3 +213,18 @@ def test_a_failed_event_is_upserted_after_the_schema_is_fixed_and_it_is_redriven
     )
     assert statuses == ["failed", "upserted", "upserted"]
     assert len(read_all(kafka_bootstrap, topics.dlq)) == 1
+
+
+def test_a_range_larger_than_the_producers_queue_is_sent_whole(kafka_bootstrap: str) -> None:
+    topics, env = _setup(kafka_bootstrap)
+    count = 300
+    _write_dlq(
+        kafka_bootstrap, topics.dlq, [_dead_letter(f"k{n}", "NOT_JSON") for n in range(count)]
+    )
+    small_queue = {**env, "KAFKA_EXTRA_CONFIG": '{"queue.buffering.max.messages": 20}'}
+    done = _redrive(small_queue)
+    assert done.returncode == 0, done.stderr
+    assert f"sent {count}," in done.stdout
+    assert _keys(read_all(kafka_bootstrap, topics.input)) == [
+        f"k{n}".encode() for n in range(count)
+    ]

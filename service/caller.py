@@ -224,12 +224,9 @@ class UpsertCaller:
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
     ) -> None:
         self._metrics.auth_failures.labels(str(reply.status)).inc()
-        self._health.block(AUTH_BLOCK, f"HubSpot refused the credentials (HTTP {reply.status})")
-        log.error(
-            "HubSpot refused the credentials (HTTP %s); holding",
-            reply.status,
-            extra=log_context(run.seq, inputs),
-        )
+        why = f"HubSpot refused the credentials (HTTP {reply.status}): {reply.message}"
+        self._health.block(AUTH_BLOCK, why)
+        log.error("%s; holding", why, extra=log_context(run.seq, inputs))
         self._limiter.hold_then_probe(self._policy.auth_retry_s)
         run.work.appendleft(inputs)
 

@@ -11,6 +11,7 @@ import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -19,7 +20,14 @@ from service.clock import Clock
 from service.errors import AuthError, TransientHubSpotError
 from service.responses import HttpReply
 
-TokenSource = Callable[[], str]
+
+class TokenSource(Protocol):
+    """Gives the Bearer token for the next request, and hears when HubSpot refused one."""
+
+    def __call__(self) -> str: ...
+
+    def refused(self, token: str) -> None:
+        """HubSpot answered 401 to a request that carried `token`."""
 
 
 class HttpxUpsertTransport:
@@ -60,7 +68,8 @@ class HttpxUpsertTransport:
         )
 
     def post(self, body: bytes) -> HttpReply:
-        headers = {**self._headers, "authorization": f"Bearer {self._token_source()}"}
+        token = self._token_source()
+        headers = {**self._headers, "authorization": f"Bearer {token}"}
         request = httpx.Request(
             "POST", self._url, headers=headers, content=body, extensions={"timeout": self._timeout}
         )
@@ -74,6 +83,8 @@ class HttpxUpsertTransport:
             raise TransientHubSpotError(f"request timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise TransientHubSpotError(f"connection failed ({type(exc).__name__})") from exc
+        if response.status_code == 401:
+            self._token_source.refused(token)
         return HttpReply(response.status_code, response.headers, content)
 
     def close(self) -> None:
@@ -99,6 +110,9 @@ class StaticToken:
     def __call__(self) -> str:
         return self._token
 
+    def refused(self, token: str) -> None:
+        return  # nothing else to try: the hold retries the same token
+
     def __repr__(self) -> str:
         return "StaticToken(***)"
 
@@ -123,6 +137,9 @@ class FileToken:
             self._on_secret(self._token)
             self._stamp = stamp
         return self._token
+
+    def refused(self, token: str) -> None:
+        self._stamp = None  # read the file again, even if its time and size look unchanged
 
     def __repr__(self) -> str:
         return f"FileToken({self._path})"
@@ -167,6 +184,12 @@ class OAuthToken:
             assert self._token is not None
             return self._token
 
+    def refused(self, token: str) -> None:
+        """A revoked access token is not used until it expires: the next call refreshes."""
+        with self._lock:
+            if token == self._token:
+                self._expires_at = 0.0
+
     def __repr__(self) -> str:
         return f"OAuthToken(client_id={self._client_id!r}, ***)"
 
@@ -189,7 +212,13 @@ class OAuthToken:
             raise TransientHubSpotError(
                 f"OAuth refresh failed (HTTP {response.status_code})", status=response.status_code
             )
-        self._adopt(response.json())
+        try:
+            document = response.json()
+        except ValueError:
+            raise TransientHubSpotError(
+                "OAuth refresh answered with a body that is not JSON"
+            ) from None
+        self._adopt(document)
 
     def _adopt(self, document: object) -> None:
         if not isinstance(document, dict) or not isinstance(document.get("access_token"), str):

@@ -4,7 +4,7 @@ import httpx
 import pytest
 import respx
 
-from service.adapters.hubspot import OAuthToken
+from service.adapters.hubspot import HttpxUpsertTransport, OAuthToken
 from service.clock import FakeClock
 from service.errors import AuthError, TransientHubSpotError
 
@@ -62,3 +62,57 @@ def test_a_refresh_that_cannot_reach_hubspot_is_transient() -> None:
     respx.post(URL).mock(side_effect=httpx.ConnectError("boom"))
     with pytest.raises(TransientHubSpotError):
         _token(FakeClock())()
+
+
+@respx.mock
+def test_a_token_hubspot_refused_is_refreshed_at_once_not_at_its_expiry() -> None:
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(200, json={"access_token": "a1", "expires_in": 1800}),
+            httpx.Response(200, json={"access_token": "a2", "expires_in": 1800}),
+        ]
+    )
+    clock = FakeClock()
+    token = _token(clock)
+    assert token() == "a1"
+    token.refused("an-older-token")  # a late 401 for a token already replaced: no refresh
+    assert token() == "a1"
+    token.refused("a1")  # revoked in HubSpot, 25 minutes before it would expire
+    assert token() == "a2"
+
+
+@respx.mock
+def test_a_refresh_answered_with_something_other_than_json_is_transient() -> None:
+    respx.post(URL).mock(return_value=httpx.Response(200, text="<html>maintenance</html>"))
+    with pytest.raises(TransientHubSpotError, match="not JSON"):
+        _token(FakeClock())()
+
+
+@respx.mock
+def test_the_transport_tells_the_token_source_which_token_hubspot_refused() -> None:
+    upsert = "https://hubspot.test/crm/v3/objects/subscriptions/batch/upsert"
+    respx.post(upsert).mock(
+        side_effect=[
+            httpx.Response(401, json={"category": "INVALID_AUTHENTICATION"}),
+            httpx.Response(200, json={"results": []}),
+        ]
+    )
+
+    class Tokens:
+        def __init__(self) -> None:
+            self.refused_tokens: list[str] = []
+
+        def __call__(self) -> str:
+            return f"token-{len(self.refused_tokens)}"
+
+        def refused(self, token: str) -> None:
+            self.refused_tokens.append(token)
+
+    tokens = Tokens()
+    transport = HttpxUpsertTransport(
+        "https://hubspot.test", "/crm/v3/objects/subscriptions/batch/upsert", tokens, timeout_s=5
+    )
+    assert transport.post(b"{}").status == 401
+    assert transport.post(b"{}").status == 200
+    assert tokens.refused_tokens == ["token-0"]
+    transport.close()

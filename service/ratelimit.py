@@ -9,6 +9,7 @@ may still send in the current window, so replicas slow down together.
 
 from __future__ import annotations
 
+import math
 import threading
 from bisect import bisect_left, bisect_right
 from collections import deque
@@ -56,6 +57,7 @@ def _int(value: str | None) -> int | None:
 
 
 _PACING_CATCH_UP = 3
+_DECAY_PER_REPLY = 0.1
 _PROBE_WAIT_S = 0.25
 
 
@@ -86,6 +88,7 @@ class RateLimiter:
         self._guard_s = guard_s
         self._shared_margin = shared_margin
         self._foreign = 0.0
+        self._last_reply = 0.0
         self._floor_share = 0.0
         self._observed = False
         self._first_seen = 0.0
@@ -148,9 +151,7 @@ class RateLimiter:
             sent = self._sent  # in send order: count by bisection, not by a scan
             own = bisect_right(sent, sent_at) - bisect_right(sent, sent_at - self._interval)
             foreign = self._projected(max(0, self._server_max - headers.remaining - own), now)
-            self._foreign = (
-                foreign if foreign > self._foreign else 0.9 * self._foreign + 0.1 * foreign
-            )
+            self._foreign = self._smoothed(foreign, now)
             if headers.remaining <= 0:
                 self._block(self._next_own_expiry(now, default=sent_at + self._interval))
 
@@ -199,6 +200,16 @@ class RateLimiter:
         guaranteed = int((self._server_max - self._shared_margin) * share)
         return max(1, spare, guaranteed)
 
+    def _smoothed(self, foreign: float, now: float) -> float:
+        """Rise at once; fall by a tenth per reply, or faster when replies are far apart: a
+        high estimate allows few requests, and so few replies that it would hardly fall
+        (after a rolling restart whose predecessor had filled the window: for minutes)."""
+        since, self._last_reply = now - self._last_reply, now
+        if foreign >= self._foreign:
+            return foreign
+        weight = max(_DECAY_PER_REPLY, 1.0 - math.exp(-since / (self._interval / 4)))
+        return self._foreign + weight * (foreign - self._foreign)
+
     def _projected(self, foreign: int, now: float) -> float:
         """Within its first window a new process has seen only part of the others' use:
         project what it saw over the whole window, so replicas starting together do not
@@ -206,7 +217,8 @@ class RateLimiter:
         seen_for = now - self._first_seen
         if seen_for >= self._interval:
             return float(foreign)
-        return foreign * self._interval / max(seen_for, self._interval / 10)
+        projected = foreign * self._interval / max(seen_for, self._interval / 10)
+        return min(projected, float(self._server_max))  # no window holds more than that
 
     def _next_own_expiry(self, now: float, default: float) -> float:
         """When this process's oldest send in the window leaves it (HubSpot then has room)."""

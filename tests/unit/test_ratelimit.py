@@ -213,3 +213,21 @@ def test_after_a_hold_one_request_probes_and_the_others_wait_for_its_answer() ->
     assert limiter.try_acquire() == 0
     clock.advance(0.1)
     assert limiter.try_acquire() == 0  # the whole budget again, paced
+
+
+def test_after_a_rolling_restart_the_budget_comes_back_within_a_few_windows() -> None:
+    # The old pod filled HubSpot's window just before this one started; nobody else sends.
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock, shared_margin=4)
+    limiter.set_guaranteed_share(1.0)
+    start, sends = clock.monotonic(), list[float]()
+    for _ in range(40 * 100):  # 40 s in 10 ms steps; every send is answered at once
+        now = clock.monotonic()
+        if limiter.try_acquire() == 0:
+            sends.append(now)
+            others = 189 if now < start + 1.0 else 0  # the predecessor's, until they age out
+            own = sum(1 for t in sends if t > now - 10.0)
+            limiter.observe(_headers(remaining=max(0, 190 - others - own)), now)
+        clock.advance(0.01)
+    last_window = [t for t in sends if t >= start + 30.0]
+    assert len(last_window) >= 150, len(last_window)

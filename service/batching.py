@@ -196,6 +196,7 @@ class Batcher:
         trace_ids: set[str] = set()
         budget = self._limits.max_bytes
         id_property: str | None = None
+        repeats_left = self._limits.max_size  # bounds the scan when many share a trace id
         for key, group in self._waiting():
             if len(picked) >= self._limits.max_size:
                 break
@@ -206,6 +207,9 @@ class Batcher:
                 break
             trace_id = group.trace_id()
             if trace_id in trace_ids:
+                repeats_left -= 1
+                if not repeats_left:
+                    break
                 continue
             picked.append((key, trace_id))
             trace_ids.add(trace_id)

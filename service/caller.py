@@ -38,13 +38,15 @@ from service.responses import (
     Classified,
     ReplyKind,
     classify,
-    rate_limit_policy,
+    policy_label,
 )
 from service.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 _WAIT_SLICE_S = 0.25
+# Replies that do not show the credentials and the daily budget work: a probe goes on.
+_PROBE_FAILING = frozenset({ReplyKind.AUTH, ReplyKind.DAILY_LIMITED, ReplyKind.TRANSIENT})
 
 
 class CallAbortedError(Exception):
@@ -96,7 +98,7 @@ class UpsertCaller:
             if len(body) > self._policy.max_body_bytes and len(inputs) > 1:
                 self._split(run, inputs, "body_too_large")
                 continue
-            self._handle(self._send(inputs, body), inputs, run, outcome)
+            self._handle(self._send(inputs, body, run), inputs, run, outcome)
         return outcome
 
     def _handle(
@@ -112,9 +114,9 @@ class UpsertCaller:
         }
         handlers[reply.kind](reply, inputs, run, outcome)
 
-    def _send(self, inputs: list[BatchInput], body: bytes) -> Classified:
+    def _send(self, inputs: list[BatchInput], body: bytes, run: _Run) -> Classified:
         self._take_slot()
-        started = self._clock.monotonic()
+        started = run.sent_at = self._clock.monotonic()
         try:
             reply = self._transport.post(body)
         except TransientHubSpotError as exc:
@@ -124,13 +126,14 @@ class UpsertCaller:
             self._metrics.requests.labels("error", ReplyKind.AUTH.value).inc()
             return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
-            self._limiter.answered()  # before the reply is read: it may hold and probe again
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
         classified = classify(reply)
         if classified.kind is ReplyKind.SUCCESS:  # accepted: the credentials and budget work
             self._health.unblock(AUTH_BLOCK, sent_at=started)
             self._health.unblock(DAILY_BLOCK, sent_at=started)
         self._observe_headers(reply.headers, started)  # may say the daily budget is now spent
+        if classified.kind not in _PROBE_FAILING:
+            self._limiter.probe_passed(started)  # after the headers: they may hold again
         self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
         self._metrics.batch_inputs.observe(len(inputs))
         return classified
@@ -143,7 +146,7 @@ class UpsertCaller:
         limits = read_headers(headers)
         self._limiter.observe(limits, sent_at)
         if limits.daily_remaining is not None and limits.daily_remaining <= 0:
-            self._block_daily("the daily budget has no requests left")
+            self._block_daily("the daily budget has no requests left", sent_at)
         gauges = (
             (self._metrics.ratelimit_max, limits.max_requests),
             (self._metrics.ratelimit_remaining, limits.remaining),
@@ -161,10 +164,7 @@ class UpsertCaller:
         mapped = map_success(inputs, reply.status, reply.document)
         outcome.by_trace_id.update(mapped.outcomes)
         if mapped.rate_limited:  # per-input rate limits: too soon, not lost; never failed
-            self._metrics.rate_limited.labels(UNSPECIFIED_POLICY).inc()
-            self._metrics.retries.labels("rate_limited").inc()
-            self._limiter.back_off(reply.retry_after_s)
-            run.work.appendleft(mapped.rate_limited)
+            self._resend_later(mapped.rate_limited, run, UNSPECIFIED_POLICY, reply.retry_after_s)
         if not mapped.resend:
             return
         run.unmatched_rounds += 1
@@ -181,27 +181,38 @@ class UpsertCaller:
     def _on_rate_limited(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
     ) -> None:
-        self._metrics.rate_limited.labels(rate_limit_policy(reply.document)).inc()
+        self._resend_later(inputs, run, policy_label(reply.policy), reply.retry_after_s)
+
+    def _resend_later(
+        self, inputs: list[BatchInput], run: _Run, policy: str, retry_after_s: float | None
+    ) -> None:
+        """Rate limited: hold the limiter, and resend these inputs first."""
+        self._metrics.rate_limited.labels(policy).inc()
         self._metrics.retries.labels("rate_limited").inc()
-        self._limiter.back_off(reply.retry_after_s)
+        self._limiter.back_off(retry_after_s)
         run.work.appendleft(inputs)
 
     def _on_daily_limited(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
     ) -> None:
         self._metrics.rate_limited.labels("DAILY").inc()
-        self._block_daily("HubSpot answered 429 DAILY", log_context(run.seq, inputs))
+        why = "HubSpot answered 429 DAILY"
+        self._block_daily(why, run.sent_at, log_context(run.seq, inputs))
         run.work.appendleft(inputs)
 
-    def _block_daily(self, why: str, context: dict[str, object] | None = None) -> None:
-        """Stop sending until the daily reset, or until a probe after `daily_probe_s` succeeds."""
+    def _block_daily(
+        self, why: str, sent_at: float, context: dict[str, object] | None = None
+    ) -> None:
+        """Stop sending until the daily reset, or until a probe after `daily_probe_s` succeeds
+        (nothing new for a request sent before the current hold began)."""
         until_reset = seconds_until_midnight(self._clock.wall(), self._policy.daily_reset_zone)
         wait = min(until_reset, self._policy.daily_probe_s)
+        if not self._limiter.hold_then_probe(wait, sent_at):
+            return
         self._health.block(DAILY_BLOCK, f"{why}; next attempt in {wait:.0f}s")
         log.warning(
             "daily limit reached (%s); next attempt in %.0fs", why, wait, extra=context or {}
         )
-        self._limiter.hold_then_probe(wait)
 
     def _on_transient(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
@@ -225,9 +236,9 @@ class UpsertCaller:
     ) -> None:
         self._metrics.auth_failures.labels(str(reply.status)).inc()
         why = f"HubSpot refused the credentials (HTTP {reply.status}): {reply.message}"
-        self._health.block(AUTH_BLOCK, why)
-        log.error("%s; holding", why, extra=log_context(run.seq, inputs))
-        self._limiter.hold_then_probe(self._policy.auth_retry_s)
+        if self._limiter.hold_then_probe(self._policy.auth_retry_s, run.sent_at):
+            self._health.block(AUTH_BLOCK, why)
+            log.error("%s; holding", why, extra=log_context(run.seq, inputs))
         run.work.appendleft(inputs)
 
     def _on_rejected(
@@ -269,6 +280,7 @@ class _Run:
     seq: int = 0
     failures: int = 0
     unmatched_rounds: int = 0
+    sent_at: float = 0.0  # when the last request was sent
 
 
 def _splittable(reply: Classified) -> bool:

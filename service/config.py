@@ -234,8 +234,9 @@ def _token_problem(token: str) -> str | None:
 
 
 def check_files(settings: Settings) -> None:
-    """The files the settings name exist and, for the token file, hold one token: checked at
-    start-up (not while parsing, so a chart's paths can be validated away from their pod)."""
+    """The files the settings name exist and, for the token file, hold one token: checked by
+    every command, `check-config` too, but not while parsing (tests check the settings a
+    chart renders away from the pod its files are mounted in)."""
     files = {
         "HUBSPOT_ACCESS_TOKEN_FILE": settings.hubspot_access_token_file,
         "HUBSPOT_CA_BUNDLE": settings.hubspot_ca_bundle,

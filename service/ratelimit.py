@@ -96,10 +96,12 @@ class RateLimiter:
         # slots are its tail, and replies compare their counts with it.
         self._sent: deque[float] = deque()
         self._blocked_until = 0.0
-        # After a hold for a spent daily budget or refused credentials: one request probes,
-        # and the others wait until it is answered.
+        # After a hold for a spent daily budget or refused credentials, one thread probes
+        # (and resends while its probe meets transient failures); the others wait until a
+        # request sent since the hold began is accepted.
+        self._hold_started = -math.inf
         self._probing = False
-        self._probe_out = False
+        self._probe_owner: int | None = None
         self._lock = threading.Lock()
 
     @property
@@ -111,7 +113,8 @@ class RateLimiter:
         """Take a slot now and return 0, or return how long to wait before asking again."""
         with self._lock:
             now = self._clock.monotonic()
-            if self._probe_out:
+            me = threading.get_ident()
+            if self._probe_owner is not None and self._probe_owner != me:
                 return _PROBE_WAIT_S
             window = self._interval + self._guard_s
             sent = self._sent
@@ -127,7 +130,8 @@ class RateLimiter:
                 ready_at = max(ready_at, sent[-capacity] + window)
             if now < ready_at:
                 return max(ready_at - now, 0.001)
-            self._probe_out = self._probing
+            if self._probing:
+                self._probe_owner = me
             sent.append(now)
             while sent[0] < now - self._interval - window:
                 sent.popleft()
@@ -175,18 +179,25 @@ class RateLimiter:
                 seconds = min(max(until - now, 1.0), self._interval)
             self._block(now + seconds)
 
-    def hold_then_probe(self, seconds: float) -> None:
-        """Send nothing for `seconds`, then one request, and no other until it is answered
-        (`answered`): a spent daily budget or refused credentials are probed, not hammered."""
+    def hold_then_probe(self, seconds: float, sent_at: float) -> bool:
+        """A request sent at `sent_at` met a spent daily budget or refused credentials: send
+        nothing for `seconds`, then let one thread probe until `probe_passed`. False (and
+        nothing changes) for a request sent before the current hold began: it is held for."""
         with self._lock:
-            self._block(self._clock.monotonic() + seconds)
-            self._probing, self._probe_out = True, False
+            if sent_at < self._hold_started:
+                return False
+            now = self._clock.monotonic()
+            self._hold_started = now
+            self._block(now + seconds)
+            self._probing, self._probe_owner = True, None
+            return True
 
-    def answered(self) -> None:
-        """A request came back (a reply or a failure): a probe no longer holds the others."""
+    def probe_passed(self, sent_at: float) -> None:
+        """HubSpot accepted a request sent at `sent_at` (neither credentials nor the daily
+        budget refused it): if it was sent since the hold began, the hold is over."""
         with self._lock:
-            if self._probe_out:
-                self._probing = self._probe_out = False
+            if self._probing and sent_at >= self._hold_started:
+                self._probing, self._probe_owner = False, None
 
     def _capacity(self) -> int:
         if not self._observed:

@@ -1,8 +1,8 @@
 """Reads HubSpot's answers: what kind of reply it is, and what it says about each input. Pure.
 
 Classification follows HubSpot's retry guidance (docs/hubspot-api.md): any 2xx is a success
-(200 or 207 multi-status); 429 is rate limiting (burst or daily, from `policyName`, or
-`category: RATE_LIMITS` in the body, which some 5xx carry too); 5xx, 423 and 477 are
+(200 or 207 multi-status); 429 is rate limiting (burst or daily, from `policyName` or else
+the message, or `category: RATE_LIMITS` in the body, which some 5xx carry too); 5xx, 423 and 477 are
 transient; 401/403 are credential problems; other 4xx reject the whole request.
 Every body field is treated as optional.
 """
@@ -51,6 +51,7 @@ class Classified:
     message: str
     retry_after_s: float | None
     document: dict[str, object] | None
+    policy: str | None = None  # a rate limit's policyName, upper-case (see rate_limit_policy)
 
 
 def parse_body(body: bytes) -> dict[str, object] | None:
@@ -67,17 +68,26 @@ def classify(reply: HttpReply) -> Classified:
     document = parse_body(reply.body)
     category = _text(document, "category")
     message = _text(document, "message") or f"HTTP {reply.status}"
-    kind = _kind(reply.status, document, category)
+    policy = _policy(document, message)
+    kind = _kind(reply.status, policy, category)
     retry_after = retry_after_seconds(reply.headers)
     if reply.status == 423:
         retry_after = max(retry_after or 0.0, LOCKED_MIN_WAIT_S)
-    return Classified(kind, reply.status, category, message, retry_after, document)
+    return Classified(kind, reply.status, category, message, retry_after, document, policy)
 
 
-def _kind(status: int, document: dict[str, object] | None, category: str | None) -> ReplyKind:
+def _policy(document: dict[str, object] | None, message: str) -> str | None:
+    """`policyName`; without one, DAILY when the message speaks of the daily limit (as in
+    "You have reached your daily limit.")."""
+    named = _text(document, "policyName")
+    if named:
+        return named.upper()
+    return "DAILY" if "daily" in message.lower() else None
+
+
+def _kind(status: int, policy: str | None, category: str | None) -> ReplyKind:
     if 200 <= status < 300:
         return ReplyKind.SUCCESS
-    policy = (_text(document, "policyName") or "").upper()
     if status == 429 or category == "RATE_LIMITS":
         return ReplyKind.DAILY_LIMITED if policy == "DAILY" else ReplyKind.RATE_LIMITED
     if status in TRANSIENT_STATUSES or status >= 500:
@@ -87,11 +97,10 @@ def _kind(status: int, document: dict[str, object] | None, category: str | None)
     return ReplyKind.REJECTED
 
 
-def rate_limit_policy(document: Mapping[str, object] | None) -> str:
-    """The `policyName` a rate-limit reply names, as a bounded metric label: one of
-    RATE_LIMIT_POLICIES, or UNSPECIFIED (a `category: RATE_LIMITS` body without one, a
-    per-input rate-limit error, a name this service does not know)."""
-    policy = (_text(document, "policyName") or "").upper()
+def policy_label(policy: str | None) -> str:
+    """A rate limit's policy as a bounded metric label: one of RATE_LIMIT_POLICIES, or
+    UNSPECIFIED (none given, as in a `category: RATE_LIMITS` body or a per-input rate-limit
+    error, or a name this service does not know)."""
     return policy if policy in RATE_LIMIT_POLICIES else UNSPECIFIED_POLICY
 
 

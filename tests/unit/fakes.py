@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import orjson
@@ -64,6 +65,15 @@ class FakeTransport:
 
     def close(self) -> None:
         return
+
+
+def acquire_from_another_thread(limiter: RateLimiter) -> float:
+    """`limiter.try_acquire()` as another worker thread would call it."""
+    waits: list[float] = []
+    worker = threading.Thread(target=lambda: waits.append(limiter.try_acquire()))
+    worker.start()
+    worker.join()
+    return waits[0]
 
 
 def make_caller(

@@ -125,3 +125,17 @@ def test_inputs_that_share_a_trace_id_never_go_in_one_batch() -> None:
         traces = [item.trace_id for item in batch.inputs]
         assert len(traces) == len(set(traces))
     assert batcher.take(now=0, force=True) is None
+
+
+def test_a_trace_id_shared_by_many_ids_does_not_make_every_take_scan_them_all() -> None:
+    batcher = Batcher(BatchLimits(max_size=3, max_wait_s=0))
+    for n in range(50):
+        batcher.add(_traced(f"id-{n}", n, "T"), now=0)
+    batcher.add(_traced("other", 50, "U"), now=0)
+    taken = []
+    while (batch := batcher.take(now=0, force=True)) is not None:
+        taken.append([item.id for item in batch.inputs])
+    assert taken[0] == ["id-0"]  # three repeats seen: the scan stops before "other"
+    assert sorted(i for ids in taken for i in ids) == sorted(
+        [f"id-{n}" for n in range(50)] + ["other"]
+    )

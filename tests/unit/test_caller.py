@@ -10,7 +10,13 @@ from service.model import Batch, BatchInput, Status
 from service.ratelimit import RateLimiter
 from service.responses import MAX_RETRY_AFTER_S, HttpReply
 from tests.unit.factories import event
-from tests.unit.fakes import FakeTransport, make_caller, ok_for, reply
+from tests.unit.fakes import (
+    FakeTransport,
+    acquire_from_another_thread,
+    make_caller,
+    ok_for,
+    reply,
+)
 
 
 def _batch(count: int) -> Batch:
@@ -263,7 +269,7 @@ def test_after_a_daily_limit_or_refused_credentials_one_probe_goes_and_the_rest_
 
     def probe(request: dict[str, object]) -> HttpReply:
         clock.advance(1.0)  # HubSpot takes its time to answer
-        another_worker_could_send.append(limiter.try_acquire() == 0)
+        another_worker_could_send.append(acquire_from_another_thread(limiter) == 0)
         return ok_for(request)
 
     transport = FakeTransport(lambda _: refusal, probe)
@@ -271,7 +277,8 @@ def test_after_a_daily_limit_or_refused_credentials_one_probe_goes_and_the_rest_
     outcome = caller.execute(_batch(1))
     assert [o.status for o in outcome.by_trace_id.values()] == [Status.UPSERTED]
     assert another_worker_could_send == [False]
-    assert limiter.try_acquire() == 0  # answered: the whole budget again
+    clock.advance(0.1)
+    assert acquire_from_another_thread(limiter) == 0  # accepted: the whole budget again
     assert not health.sending_blocked()
 
 
@@ -293,3 +300,22 @@ def test_a_success_sent_before_a_daily_block_does_not_lift_it() -> None:
     caller.execute(_batch(1))
     assert late == [True]
     assert health_of_both.sending_blocked()
+
+
+def test_a_429_without_a_policy_name_that_speaks_of_the_daily_limit_holds_for_the_day() -> None:
+    # OAuth apps get no daily headers; the body may only say which limit it is in words.
+    clock = FakeClock()
+    daily = reply(
+        429,
+        {
+            "status": "error",
+            "category": "RATE_LIMITS",
+            "message": "You have reached your daily limit.",
+        },
+    )
+    transport = FakeTransport(lambda _: daily, ok_for)
+    caller, metrics, health = make_caller(transport, clock)
+    caller.execute(_batch(1))
+    assert metrics.rate_limited.labels("DAILY")._value.get() == 1
+    assert sum(clock.slept) >= 60  # held for the probe interval, not a ten-second window
+    assert not health.sending_blocked()  # the probe passed

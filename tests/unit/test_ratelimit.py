@@ -7,6 +7,7 @@ import pytest
 
 from service.clock import FakeClock
 from service.ratelimit import RateLimiter, RateLimitHeaders, read_headers
+from tests.unit.fakes import acquire_from_another_thread
 
 
 def _headers(
@@ -197,22 +198,41 @@ def test_a_single_replica_with_slow_jittery_replies_keeps_the_whole_budget() -> 
     assert all(b - a >= 10.0 - 1e-9 for a, b in zip(sent, sent[190:], strict=False))
 
 
-def test_after_a_hold_one_request_probes_and_the_others_wait_for_its_answer() -> None:
+def _held_limiter() -> tuple[RateLimiter, FakeClock, float]:
     clock = FakeClock()
     limiter = RateLimiter(190, 10.0, clock)
     limiter.observe(read_headers({"x-hubspot-ratelimit-remaining": "189"}), clock.monotonic())
-    limiter.hold_then_probe(300)
+    refused_at = clock.monotonic()
+    assert limiter.hold_then_probe(300, sent_at=refused_at)
+    return limiter, clock, refused_at
+
+
+def test_after_a_hold_one_worker_probes_and_the_others_wait_until_it_passes() -> None:
+    limiter, clock, _ = _held_limiter()
     clock.advance(299)
-    assert limiter.try_acquire() > 0
+    assert limiter.try_acquire() > 0 and acquire_from_another_thread(limiter) > 0
     clock.advance(1)
-    assert limiter.try_acquire() == 0  # the probe
+    probe_sent = clock.monotonic()
+    assert limiter.try_acquire() == 0  # this worker probes
     for _ in range(20):  # however long its answer takes, nobody else goes
         clock.advance(1)
-        assert limiter.try_acquire() > 0
-    limiter.answered()
-    assert limiter.try_acquire() == 0
+        assert acquire_from_another_thread(limiter) > 0
+    assert limiter.try_acquire() == 0  # the probe's own resend (a transient failure) may
+    limiter.probe_passed(probe_sent)
     clock.advance(0.1)
-    assert limiter.try_acquire() == 0  # the whole budget again, paced
+    assert acquire_from_another_thread(limiter) == 0  # the whole budget again, paced
+
+
+def test_a_late_reply_to_a_request_sent_before_the_hold_neither_ends_nor_renews_it() -> None:
+    limiter, clock, refused_at = _held_limiter()
+    earlier = refused_at - 5  # another worker's request, out since before the hold
+    clock.advance(300)
+    assert limiter.try_acquire() == 0  # the probe
+    clock.advance(2)
+    limiter.probe_passed(earlier)  # its late 200 proves nothing about now
+    assert acquire_from_another_thread(limiter) > 0
+    assert not limiter.hold_then_probe(300, sent_at=earlier)  # nor does its late 401
+    assert limiter.try_acquire() == 0  # the probe goes on
 
 
 def test_after_a_rolling_restart_the_budget_comes_back_within_a_few_windows() -> None:

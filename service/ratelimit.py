@@ -218,7 +218,7 @@ class RateLimiter:
         since, self._last_reply = now - self._last_reply, now
         if foreign >= self._foreign:
             return foreign
-        weight = max(_DECAY_PER_REPLY, 1.0 - math.exp(-since / (self._interval / 4)))
+        weight = max(_DECAY_PER_REPLY, 1.0 - math.exp(-since / self._interval))
         return self._foreign + weight * (foreign - self._foreign)
 
     def _projected(self, foreign: int, now: float) -> float:

@@ -115,8 +115,8 @@ class UpsertCaller:
         handlers[reply.kind](reply, inputs, run, outcome)
 
     def _send(self, inputs: list[BatchInput], body: bytes, run: _Run) -> Classified:
-        self._take_slot()
-        started = run.sent_at = self._clock.monotonic()
+        run.sent_at = self._take_slot()  # compared with holds: never later than the slot
+        started = self._clock.monotonic()
         try:
             reply = self._transport.post(body)
         except TransientHubSpotError as exc:
@@ -128,23 +128,36 @@ class UpsertCaller:
         finally:
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
         classified = classify(reply)
-        if classified.kind is ReplyKind.SUCCESS:  # accepted: the credentials and budget work
-            self._health.unblock(AUTH_BLOCK, sent_at=started)
-            self._health.unblock(DAILY_BLOCK, sent_at=started)
-        self._observe_headers(reply.headers, started)  # may say the daily budget is now spent
-        if classified.kind not in _PROBE_FAILING:
-            self._limiter.probe_passed(started)  # after the headers: they may hold again
+        self._observe_headers(reply.headers, started, run.sent_at)  # may hold: budget spent
+        self._lift_holds(classified.kind, run.sent_at)
         self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
         self._metrics.batch_inputs.observe(len(inputs))
         return classified
 
-    def _take_slot(self) -> None:
-        while (wait := self._limiter.try_acquire()) > 0:
+    def _take_slot(self) -> float:
+        """Wait for a slot; returns when the successful ask began (at or before the slot)."""
+        while True:
+            asked = self._clock.monotonic()
+            wait = self._limiter.try_acquire()
+            if wait <= 0:
+                return asked
             self._wait(min(wait, _WAIT_SLICE_S))
 
-    def _observe_headers(self, headers: Mapping[str, str], sent_at: float) -> None:
+    def _lift_holds(self, kind: ReplyKind, sent_at: float) -> None:
+        """A reply HubSpot did not refuse for credentials or the daily budget ends those holds
+        (readiness and the limiter alike) if its request was sent since they began; a 429
+        DAILY still shows the credentials work."""
+        if kind is ReplyKind.DAILY_LIMITED:
+            self._health.unblock(AUTH_BLOCK, sent_at=sent_at)
+        if kind in _PROBE_FAILING:
+            return
+        self._health.unblock(AUTH_BLOCK, sent_at=sent_at)
+        self._health.unblock(DAILY_BLOCK, sent_at=sent_at)
+        self._limiter.probe_passed(sent_at)
+
+    def _observe_headers(self, headers: Mapping[str, str], started: float, sent_at: float) -> None:
         limits = read_headers(headers)
-        self._limiter.observe(limits, sent_at)
+        self._limiter.observe(limits, started)
         if limits.daily_remaining is not None and limits.daily_remaining <= 0:
             self._block_daily("the daily budget has no requests left", sent_at)
         gauges = (

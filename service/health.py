@@ -8,6 +8,7 @@ Owns the facts behind /livez and /readyz; thread-safe; does no I/O.
 
 from __future__ import annotations
 
+import math
 import threading
 
 from service.clock import Clock
@@ -43,9 +44,10 @@ class Health:
 
     def unblock(self, name: str, *, sent_at: float | None = None) -> None:
         """Lift a block; with `sent_at`, only if the request that proved it gone was sent
-        after the block was set (a reply to an older request says nothing about it)."""
+        after the block was set (a reply to an older one, or one sent as it was set, says
+        nothing about it)."""
         with self._lock:
-            if sent_at is not None and self._blocked_at.get(name, sent_at) > sent_at:
+            if sent_at is not None and self._blocked_at.get(name, -math.inf) >= sent_at:
                 return
             self._blocks.pop(name, None)
 

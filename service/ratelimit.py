@@ -182,9 +182,10 @@ class RateLimiter:
     def hold_then_probe(self, seconds: float, sent_at: float) -> bool:
         """A request sent at `sent_at` met a spent daily budget or refused credentials: send
         nothing for `seconds`, then let one thread probe until `probe_passed`. False (and
-        nothing changes) for a request sent before the current hold began: it is held for."""
+        nothing changes) for a request sent before the current hold began (or as it began):
+        it is held for."""
         with self._lock:
-            if sent_at < self._hold_started:
+            if sent_at <= self._hold_started:
                 return False
             now = self._clock.monotonic()
             self._hold_started = now
@@ -196,7 +197,7 @@ class RateLimiter:
         """HubSpot accepted a request sent at `sent_at` (neither credentials nor the daily
         budget refused it): if it was sent since the hold began, the hold is over."""
         with self._lock:
-            if self._probing and sent_at >= self._hold_started:
+            if self._probing and sent_at > self._hold_started:
                 self._probing, self._probe_owner = False, None
 
     def _capacity(self) -> int:

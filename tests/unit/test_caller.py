@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 import pytest
 
+from service.caller import UpsertCaller
 from service.clock import FakeClock
 from service.errors import TransientHubSpotError
-from service.health import DAILY_BLOCK
+from service.health import DAILY_BLOCK, Health
 from service.model import Batch, BatchInput, Status
 from service.ratelimit import RateLimiter
 from service.responses import MAX_RETRY_AFTER_S, HttpReply
@@ -319,3 +322,91 @@ def test_a_429_without_a_policy_name_that_speaks_of_the_daily_limit_holds_for_th
     assert metrics.rate_limited.labels("DAILY")._value.get() == 1
     assert sum(clock.slept) >= 60  # held for the probe interval, not a ten-second window
     assert not health.sending_blocked()  # the probe passed
+
+
+DAILY_429 = reply(429, {"policyName": "DAILY", "errorType": "RATE_LIMIT"})
+
+
+def _held_caller(
+    *responders: Callable[[dict[str, object]], HttpReply],
+) -> tuple[UpsertCaller, Health, RateLimiter, FakeClock]:
+    """A caller whose first request meets a spent daily budget; `responders` answer the rest."""
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    transport = FakeTransport(lambda _: DAILY_429, *responders)
+    caller, _, health = make_caller(transport, clock, limiter)
+    return caller, health, limiter, clock
+
+
+def test_a_probe_hubspot_rejects_for_its_content_still_ends_the_hold() -> None:
+    caller, health, limiter, clock = _held_caller(lambda _: reply(400, {"message": "bad"}))
+    outcome = caller.execute(_batch(1))
+    assert [o.status for o in outcome.by_trace_id.values()] == [Status.FAILED]
+    assert not health.sending_blocked()  # readiness and the limiter agree
+    clock.advance(0.1)
+    assert acquire_from_another_thread(limiter) == 0
+
+
+def test_a_probe_that_meets_a_transient_failure_is_resent_by_its_worker_alone() -> None:
+    others_blocked: list[bool] = []
+
+    def busy(_: dict[str, object]) -> HttpReply:
+        others_blocked.append(acquire_from_another_thread(limiter) > 0)
+        return reply(503, {"message": "busy"})
+
+    def accepted(request: dict[str, object]) -> HttpReply:
+        others_blocked.append(acquire_from_another_thread(limiter) > 0)
+        return ok_for(request)
+
+    caller, health, limiter, clock = _held_caller(busy, accepted)
+    outcome = caller.execute(_batch(1))
+    assert [o.status for o in outcome.by_trace_id.values()] == [Status.UPSERTED]
+    assert others_blocked == [True, True]
+    assert not health.sending_blocked()
+    clock.advance(0.1)
+    assert acquire_from_another_thread(limiter) == 0
+
+
+def test_a_probe_accepted_with_no_daily_requests_left_keeps_the_hold() -> None:
+    def last_one(request: dict[str, object]) -> HttpReply:
+        accepted = ok_for(request)
+        spent = {"x-hubspot-ratelimit-daily-remaining": "0"}
+        return HttpReply(accepted.status, spent, accepted.body)
+
+    caller, health, limiter, clock = _held_caller(last_one)
+    caller.execute(_batch(1))
+    assert health.sending_blocked()
+    clock.advance(1.0)
+    assert acquire_from_another_thread(limiter) > 0
+
+
+@pytest.mark.parametrize(
+    "late", [reply(401, {"category": "INVALID_AUTHENTICATION"}), DAILY_429], ids=["401", "daily"]
+)
+def test_a_late_refusal_of_a_request_sent_before_the_hold_renews_nothing(late: HttpReply) -> None:
+    # Two workers: this one's request is out when the other's meets the daily limit; its 401
+    # comes back afterwards and must not start a second hold or a credentials block.
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)
+    blocks: list[str] = []
+
+    def refused_late(_: dict[str, object]) -> HttpReply:
+        clock.advance(0.5)
+        assert limiter.hold_then_probe(300, sent_at=clock.monotonic())  # the other worker
+        health.block(DAILY_BLOCK, "the other worker met the daily limit")
+        clock.advance(0.5)
+        return late
+
+    transport = FakeTransport(refused_late, ok_for)
+    caller, _, health = make_caller(transport, clock, limiter)
+    record = health.block
+
+    def noting(name: str, reason: str) -> None:
+        blocks.append(name)
+        record(name, reason)
+
+    health.block = noting  # type: ignore[method-assign]
+    outcome = caller.execute(_batch(1))
+    assert [o.status for o in outcome.by_trace_id.values()] == [Status.UPSERTED]
+    assert blocks == [DAILY_BLOCK]  # the other worker's only: the stale refusal adds none
+    assert not health.sending_blocked()

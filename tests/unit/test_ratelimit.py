@@ -251,3 +251,12 @@ def test_after_a_rolling_restart_the_budget_comes_back_within_a_few_windows() ->
         clock.advance(0.01)
     last_window = [t for t in sends if t >= start + 30.0]
     assert len(last_window) >= 150, len(last_window)
+
+
+def test_a_reply_to_a_request_sent_as_the_hold_began_counts_as_sent_before_it() -> None:
+    limiter, clock, refused_at = _held_limiter()
+    limiter.probe_passed(refused_at)  # same clock reading: not a probe
+    assert not limiter.hold_then_probe(300, sent_at=refused_at)
+    clock.advance(300)
+    assert limiter.try_acquire() == 0  # the probe
+    assert acquire_from_another_thread(limiter) > 0

@@ -127,7 +127,7 @@ class UpsertCaller:
             return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
-        classified = classify(reply)
+        classified = classify(reply, self._clock.wall())
         self._observe_headers(reply.headers, started, run.sent_at)  # may hold: budget spent
         self._lift_holds(classified.kind, run.sent_at)
         self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 import orjson
@@ -63,14 +65,15 @@ def parse_body(body: bytes) -> dict[str, object] | None:
     return document if isinstance(document, dict) else None
 
 
-def classify(reply: HttpReply) -> Classified:
-    """Decide what a reply means: success, rate limited, transient, auth or rejected."""
+def classify(reply: HttpReply, now_wall: float | None = None) -> Classified:
+    """Decide what a reply means: success, rate limited, transient, auth or rejected.
+    `now_wall` (Unix seconds) reads a `Retry-After` given as an HTTP date."""
     document = parse_body(reply.body)
     category = _text(document, "category")
     message = _text(document, "message") or f"HTTP {reply.status}"
     policy = _policy(document, message)
     kind = _kind(reply.status, policy, category)
-    retry_after = retry_after_seconds(reply.headers)
+    retry_after = retry_after_seconds(reply.headers, now_wall)
     if reply.status == 423:
         retry_after = max(retry_after or 0.0, LOCKED_MIN_WAIT_S)
     return Classified(kind, reply.status, category, message, retry_after, document, policy)
@@ -104,19 +107,33 @@ def policy_label(policy: str | None) -> str:
     return policy if policy in RATE_LIMIT_POLICIES else UNSPECIFIED_POLICY
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """`Retry-After` in seconds when present and a finite number (HTTP dates, `inf` and `nan`
-    are ignored), at most MAX_RETRY_AFTER_S: a proxy's huge value must not park the sender."""
+def retry_after_seconds(headers: Mapping[str, str], now_wall: float | None = None) -> float | None:
+    """`Retry-After` in seconds when present: a finite number, or an HTTP date (from
+    `now_wall`); `inf`, `nan` and anything unreadable are ignored. At most MAX_RETRY_AFTER_S:
+    a proxy's huge value must not park the sender."""
     value = headers.get("retry-after")
     if value is None:
         return None
+    seconds: float | None
     try:
         seconds = float(value)
     except ValueError:
-        return None
-    if not math.isfinite(seconds):
+        seconds = _seconds_until(value, now_wall)
+    if seconds is None or not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _seconds_until(http_date: str, now_wall: float | None) -> float | None:
+    if now_wall is None:
+        return None
+    try:
+        moment = parsedate_to_datetime(http_date)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC by RFC 5322
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - now_wall
 
 
 def _text(document: Mapping[str, object] | None, name: str) -> str | None:

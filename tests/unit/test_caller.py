@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import formatdate
 
 import orjson
 import pytest
@@ -11,7 +13,7 @@ from service.errors import TransientHubSpotError
 from service.health import DAILY_BLOCK, Health
 from service.model import Batch, BatchInput, Status
 from service.ratelimit import RateLimiter
-from service.responses import MAX_RETRY_AFTER_S, HttpReply
+from service.responses import MAX_RETRY_AFTER_S, HttpReply, retry_after_seconds
 from tests.unit.factories import event
 from tests.unit.fakes import (
     FakeTransport,
@@ -410,3 +412,31 @@ def test_a_late_refusal_of_a_request_sent_before_the_hold_renews_nothing(late: H
     assert [o.status for o in outcome.by_trace_id.values()] == [Status.UPSERTED]
     assert blocks == [DAILY_BLOCK]  # the other worker's only: the stale refusal adds none
     assert not health.sending_blocked()
+
+
+def test_a_retry_after_given_as_an_http_date_is_waited_out() -> None:
+    clock = FakeClock()
+    in_20_s = formatdate(clock.wall() + 20, usegmt=True)
+    limited = reply(429, {"policyName": "TEN_SECONDLY_ROLLING"}, Retry_After=in_20_s)
+    transport = FakeTransport(lambda _: limited, ok_for)
+    caller, _, _ = make_caller(transport, clock)
+    start = clock.monotonic()
+    caller.execute(_batch(1))
+    assert 19 <= clock.monotonic() - start <= 25
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("Sun, 29 Nov 2026 22:00:30 GMT", 30.0),
+        ("Sun, 29 Nov 2026 21:59:00 GMT", 0.0),  # already past
+        ("Mon, 30 Nov 2026 22:00:00 GMT", MAX_RETRY_AFTER_S),
+        ("7", 7.0),
+        ("soon", None),
+    ],
+)
+def test_retry_after_is_read_in_seconds_or_as_an_http_date(
+    value: str, seconds: float | None
+) -> None:
+    now = datetime(2026, 11, 29, 22, 0, tzinfo=UTC).timestamp()
+    assert retry_after_seconds({"retry-after": value}, now) == seconds

@@ -8,7 +8,6 @@ Owns the facts behind /livez and /readyz; thread-safe; does no I/O.
 
 from __future__ import annotations
 
-import math
 import threading
 
 from service.clock import Clock
@@ -25,8 +24,7 @@ class Health:
         self._clock = clock
         self._stall_after_s = stall_after_s
         self._lock = threading.Lock()
-        self._blocks: dict[str, str] = {}
-        self._blocked_at: dict[str, float] = {}
+        self._blocks: dict[str, tuple[str, float]] = {}  # name: (reason, when it was set)
         self._last_beat: float | None = None
         self._started = False
 
@@ -39,15 +37,15 @@ class Health:
 
     def block(self, name: str, reason: str) -> None:
         with self._lock:
-            self._blocks[name] = reason
-            self._blocked_at[name] = self._clock.monotonic()
+            self._blocks[name] = (reason, self._clock.monotonic())
 
     def unblock(self, name: str, *, sent_at: float | None = None) -> None:
         """Lift a block; with `sent_at`, only if the request that proved it gone was sent
         after the block was set (a reply to an older one, or one sent as it was set, says
         nothing about it)."""
         with self._lock:
-            if sent_at is not None and self._blocked_at.get(name, -math.inf) >= sent_at:
+            block = self._blocks.get(name)
+            if block is not None and sent_at is not None and block[1] >= sent_at:
                 return
             self._blocks.pop(name, None)
 
@@ -71,7 +69,7 @@ class Health:
 
     def ready(self) -> tuple[bool, list[str]]:
         with self._lock:
-            reasons = [f"{name}: {reason}" for name, reason in sorted(self._blocks.items())]
+            reasons = [f"{name}: {reason}" for name, (reason, _) in sorted(self._blocks.items())]
             if not self._started:
                 reasons.insert(0, "starting: not yet connected to Kafka")
         return not reasons, reasons or ["ok"]

@@ -147,7 +147,8 @@ class Metrics:
         )
         self.consumer_lag = Gauge(
             _name("consumer_lag"),
-            "Messages between the consumer's position and the partition's end.",
+            "Messages between the partition's committed position and its end (last stable "
+            "offset), reported by the member that owns the partition.",
             ["topic", "partition"],
             registry=registry,
         )
@@ -166,6 +167,13 @@ class Metrics:
         self.commits = Counter(
             _name("commits"), "Offset commits, by outcome.", ["outcome"], registry=registry
         )
+
+    def forget_partition(self, tp: tuple[str, int]) -> None:
+        """The partition left this member: its series go, so only the owner reports them (a
+        frozen lag left behind would add to the group's total and set off alerts)."""
+        labels = (tp[0], str(tp[1]))
+        for gauge in (self.consumer_lag, self.committed_offset, self.last_commit_timestamp):
+            gauge.remove(*labels)
 
 
 class BulkHistogram:

@@ -80,6 +80,14 @@ class OffsetTracker:
             positions[tp] = position
         return positions
 
+    def committed_positions(self) -> dict[TopicPartition, int]:
+        """The positions last committed by this member, for the partitions it tracks."""
+        return {
+            tp: state.committed
+            for tp, state in self._partitions.items()
+            if state.committed is not None
+        }
+
     def mark_committed(self, positions: dict[TopicPartition, int]) -> None:
         for tp, position in positions.items():
             state = self._partitions.get(tp)

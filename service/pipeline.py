@@ -284,8 +284,13 @@ class Pipeline:
         self._metrics.buffered_events.set(self._tracker.unfinished())
         self._metrics.buffered_bytes.set(max(self._buffered_bytes(), 0))
         self._metrics.paused_partitions.set(len(self._assigned) if self._paused else 0)
-        for (topic, partition), lag in self._source.lag().items():
-            self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+        self._report_lag()
+
+    def _report_lag(self) -> None:
+        committed = self._tracker.committed_positions()
+        for tp, lag in self._source.lag(committed).items():
+            if tp in self._assigned:
+                self._metrics.consumer_lag.labels(tp[0], str(tp[1])).set(lag)
 
     # -- settling and shutdown -------------------------------------------------------------
 
@@ -347,5 +352,6 @@ class Pipeline:
         for tp in partitions:
             self._tracker.forget(tp)
             self._publisher.forget(tp)
+            self._metrics.forget_partition(tp)  # only its owner reports it from now on
         self._assigned -= partitions
         self._share_changed = True

@@ -6,6 +6,7 @@ be driven by in-memory fakes in unit tests and by the real adapters in productio
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from service.model import RawMessage
@@ -42,7 +43,12 @@ class EventSource(Protocol):
 
     def resume(self, partitions: list[TopicPartition]) -> None: ...
 
-    def lag(self) -> dict[TopicPartition, int]: ...
+    def lag(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        """Messages from each partition's committed position to its end, as last reported:
+        from `committed` where given (the service's own commits, which in exactly_once mode
+        the consumer never sees), else from the group's committed offset, else from the
+        partition's start."""
+        ...
 
     def partition_count(self) -> int:
         """How many partitions the input topic has (0 when unknown)."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -55,7 +56,7 @@ class KafkaSource:
 
     def __init__(self, config: dict[str, Any], topic: str) -> None:
         self._topic = topic
-        self._lag: dict[PartitionKey, int] = {}
+        self._ends: dict[PartitionKey, _PartitionEnds] = {}
         self._consumer = Consumer({**config, "stats_cb": self._on_stats})
 
     def subscribe(self, listener: RebalanceListener) -> None:
@@ -64,11 +65,11 @@ class KafkaSource:
 
         def revoked(_: Consumer, partitions: list[TopicPartition]) -> None:
             listener.on_revoked(_tps(partitions))
-            self._unpause_departing(partitions)
+            self._departed(partitions)
 
         def lost(_: Consumer, partitions: list[TopicPartition]) -> None:
             listener.on_lost(_tps(partitions))
-            self._unpause_departing(partitions)
+            self._departed(partitions)
 
         self._consumer.subscribe([self._topic], on_assign=assigned, on_revoke=revoked, on_lost=lost)
 
@@ -104,6 +105,11 @@ class KafkaSource:
         except KafkaException as exc:  # e.g. revoked meanwhile: it then resumes on its own
             log.debug("could not hurry the resumed fetch: %s", exc.args[0])
 
+    def _departed(self, partitions: list[TopicPartition]) -> None:
+        for tp in _tps(partitions):
+            self._ends.pop(tp, None)  # reported again, fresh, if it comes back
+        self._unpause_departing(partitions)
+
     def _unpause_departing(self, partitions: list[TopicPartition]) -> None:
         """librdkafka keeps the application's pause on a partition that leaves the assignment:
         assigned back later, it would never be fetched again. A departing partition is resumed
@@ -113,8 +119,14 @@ class KafkaSource:
         except KafkaException as exc:
             log.debug("could not clear the pause of departing partitions: %s", exc.args[0])
 
-    def lag(self) -> dict[PartitionKey, int]:
-        return dict(self._lag)
+    def lag(self, committed: Mapping[PartitionKey, int]) -> dict[PartitionKey, int]:
+        lags: dict[PartitionKey, int] = {}
+        for tp, ends in self._ends.items():
+            position = committed.get(tp, ends.committed)
+            if position is None:
+                position = ends.start
+            lags[tp] = max(ends.end - position, 0)
+        return lags
 
     def group_metadata(self) -> object:
         return self._consumer.consumer_group_metadata()
@@ -134,10 +146,35 @@ class KafkaSource:
         stats = orjson.loads(document)
         topic = stats.get("topics", {}).get(self._topic, {})
         for partition_id, partition in topic.get("partitions", {}).items():
-            partition_number = int(partition_id)
-            lag = partition.get("consumer_lag", -1)
-            if partition_number >= 0 and lag >= 0:
-                self._lag[(self._topic, partition_number)] = lag
+            ends = _partition_ends(partition)
+            if int(partition_id) >= 0 and ends is not None:
+                self._ends[(self._topic, int(partition_id))] = ends
+
+
+class _PartitionEnds(NamedTuple):
+    """What librdkafka's statistics say of an assigned partition: its end (the last stable
+    offset, as a read_committed consumer sees it), the group's committed offset when there is
+    one, and its start (the low watermark)."""
+
+    end: int
+    committed: int | None
+    start: int
+
+
+def _partition_ends(partition: dict[str, Any]) -> _PartitionEnds | None:
+    """librdkafka's own `consumer_lag` counts from the offset committed through the consumer,
+    which in exactly_once mode (offsets sent with the transaction) it learns only at
+    assignment; the service computes lag from its own commits instead."""
+    if partition.get("fetch_state") in (None, "none", "stopping", "stopped"):
+        return None  # not being fetched: not this member's, or not yet started
+    end = partition.get("ls_offset", -1)
+    if end < 0:
+        end = partition.get("hi_offset", -1)
+    start = partition.get("lo_offset", -1)
+    if end < 0 or start < 0:
+        return None
+    committed = partition.get("committed_offset", -1)
+    return _PartitionEnds(end, committed if committed >= 0 else None, start)
 
 
 def _tps(partitions: list[TopicPartition]) -> list[PartitionKey]:

@@ -116,6 +116,19 @@ class ServiceProcess:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def samples(self, name: str) -> dict[str, float]:
+        """Every sample of `name`, by its label set as exposed; empty when absent."""
+        try:
+            text = httpx.get(self.metrics_url, timeout=2).text
+        except httpx.HTTPError:
+            return {}
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith(name + "{"):
+                labels, _, value = line[len(name) :].rpartition(" ")
+                found[labels] = float(value)
+        return found
+
     def stop(self, timeout_s: float = 60) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -105,6 +105,7 @@ class FakeSource:
         self.committed: dict[TopicPartition, int] = {}
         self.paused: list[TopicPartition] = []
         self.listener: RebalanceListener | None = None
+        self.ends: dict[TopicPartition, int] = {}  # end offsets, as statistics would report
 
     def subscribe(self, listener: RebalanceListener) -> None:
         self.listener = listener
@@ -126,8 +127,10 @@ class FakeSource:
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.paused = []
 
-    def lag(self) -> dict[TopicPartition, int]:
-        return {}
+    def lag(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
+        return {
+            tp: end - committed.get(tp, self.committed.get(tp, 0)) for tp, end in self.ends.items()
+        }
 
     def group_metadata(self) -> object:
         return None

@@ -314,3 +314,37 @@ def test_events_of_different_ids_with_one_trace_id_each_get_their_own_outcome() 
         "b": ("upserted", "h-b"),
     }
     assert [len(request["inputs"]) for request in transport.requests] == [1, 1]  # type: ignore[arg-type]
+
+
+def _samples(pipeline: Pipeline, name: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(sample.labels.values()): sample.value
+        for family in pipeline._metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == f"subscription_upserter_{name}"
+    }
+
+
+def test_lag_counts_from_the_services_own_commits_and_leaves_with_the_partition() -> None:
+    # Lag is reported by the partition's owner only, from what the service committed; a
+    # revoked partition's series go (left behind, a frozen lag adds to the group's total).
+    tp, labels = ("subscription-events", 0), ("subscription-events", "0")
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(40)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    source.ends = {tp: 100}
+    pipeline = _pipeline(source, sink, FakeTransport(), clock)
+    _run_until_settled(pipeline, source, clock)
+    clock.advance(60)
+    pipeline.step()
+    assert _samples(pipeline, "consumer_lag") == {labels: 60}
+    assert _samples(pipeline, "committed_offset") == {labels: 40}
+    source.committed.clear()  # the lag must come from the service's commits, not the group's
+    clock.advance(60)
+    pipeline.step()
+    assert _samples(pipeline, "consumer_lag") == {labels: 60}
+    pipeline.on_revoked([tp])
+    for name in ("consumer_lag", "committed_offset", "last_commit_timestamp_seconds"):
+        assert _samples(pipeline, name) == {}, name
+    clock.advance(60)
+    pipeline.step()  # the source still reports the partition: not this member's to export
+    assert _samples(pipeline, "consumer_lag") == {}

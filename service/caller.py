@@ -32,7 +32,12 @@ from service.model import (
     log_context,
 )
 from service.ports import UpsertTransport
-from service.ratelimit import RateLimiter, read_headers, seconds_until_midnight
+from service.ratelimit import (
+    RateLimiter,
+    RateLimitHeaders,
+    read_headers,
+    seconds_until_midnight,
+)
 from service.responses import (
     UNSPECIFIED_POLICY,
     Classified,
@@ -45,6 +50,7 @@ from service.retry import Backoff
 log = logging.getLogger(__name__)
 
 _WAIT_SLICE_S = 0.25
+WINDOW_READING_VALID_S = 60.0  # a burst-window reading with no reply since says nothing
 # Replies that do not show the credentials and the daily budget work: a probe goes on.
 _PROBE_FAILING = frozenset({ReplyKind.AUTH, ReplyKind.DAILY_LIMITED, ReplyKind.TRANSIENT})
 
@@ -160,15 +166,21 @@ class UpsertCaller:
         self._limiter.observe(limits, started)
         if limits.daily_remaining is not None and limits.daily_remaining <= 0:
             self._block_daily("the daily budget has no requests left", sent_at)
+        self._report_limits(limits)
+
+    def _report_limits(self, limits: RateLimitHeaders) -> None:
+        """Export what the reply said of HubSpot's budgets, for as long as it holds: a burst
+        window's reading for a minute, the daily budget's until HubSpot resets it."""
+        until_reset = seconds_until_midnight(self._clock.wall(), self._policy.daily_reset_zone)
         gauges = (
-            (self._metrics.ratelimit_max, limits.max_requests),
-            (self._metrics.ratelimit_remaining, limits.remaining),
-            (self._metrics.daily_limit, limits.daily),
-            (self._metrics.daily_remaining, limits.daily_remaining),
+            (self._metrics.ratelimit_max, limits.max_requests, WINDOW_READING_VALID_S),
+            (self._metrics.ratelimit_remaining, limits.remaining, WINDOW_READING_VALID_S),
+            (self._metrics.daily_limit, limits.daily, until_reset),
+            (self._metrics.daily_remaining, limits.daily_remaining, until_reset),
         )
-        for gauge, value in gauges:
+        for gauge, value, valid_for_s in gauges:
             if value is not None:
-                gauge.set(value)
+                gauge.set(value, valid_for_s)
 
     def _on_success(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import platform
 import threading
+import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -31,8 +32,11 @@ def _name(suffix: str) -> str:
 class Metrics:
     """The service's metrics, registered in one registry (the default one in production)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.registry = registry
+        self._monotonic = monotonic
         self._events(registry)
         self._hubspot(registry)
         self._work(registry)
@@ -94,26 +98,33 @@ class Metrics:
             _name("hubspot_auth_failures"), "401 and 403 replies.", ["status"], registry=registry
         )
         # From HubSpot's reply headers: absent until a reply carries them (an OAuth app's
-        # replies never carry the daily ones), so no alert reads a 0 nobody reported.
+        # replies never carry the daily ones), so no alert reads a 0 nobody reported; and
+        # absent again once the reading is out of date, so an idle pod's last word cannot
+        # keep an alert firing (the caller says how long each reading holds).
+        clock = self._monotonic
         self.ratelimit_remaining = ReportedGauge(
             _name("hubspot_ratelimit_remaining"),
             "Requests left in HubSpot's burst window (X-HubSpot-RateLimit-Remaining).",
             registry,
+            clock,
         )
         self.ratelimit_max = ReportedGauge(
             _name("hubspot_ratelimit_max"),
             "HubSpot's burst limit per window (X-HubSpot-RateLimit-Max).",
             registry,
+            clock,
         )
         self.daily_remaining = ReportedGauge(
             _name("hubspot_daily_remaining"),
             "Requests left in the account's daily budget (X-HubSpot-RateLimit-Daily-Remaining).",
             registry,
+            clock,
         )
         self.daily_limit = ReportedGauge(
             _name("hubspot_daily_limit"),
             "The account's daily budget (X-HubSpot-RateLimit-Daily).",
             registry,
+            clock,
         )
 
     def _work(self, registry: CollectorRegistry) -> None:
@@ -220,19 +231,29 @@ class BulkHistogram:
 
 
 class ReportedGauge:
-    """A label-less gauge whose series is exported only once a value has been set.
+    """A label-less gauge whose series is exported only while a reported value holds.
 
     prometheus_client's Gauge reads 0 from the start, which for a value someone else reports
-    (HubSpot's remaining budget) would claim a spent budget before any reply said so.
+    (HubSpot's remaining budget) would claim a spent budget before any reply said so; and it
+    keeps its last value forever, which after HubSpot's daily reset is no longer true.
     """
 
-    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        registry: CollectorRegistry,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._name, self._documentation = name, documentation
+        self._monotonic = monotonic
         self._value: float | None = None
+        self._expires_at = float("inf")
         registry.register(self)
 
-    def set(self, value: float) -> None:
-        self._value = float(value)
+    def set(self, value: float, valid_for_s: float = float("inf")) -> None:
+        """Report `value`; the series disappears `valid_for_s` seconds later unless set again."""
+        self._value, self._expires_at = float(value), self._monotonic() + valid_for_s
 
     def describe(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(self._name, self._documentation)
@@ -240,7 +261,7 @@ class ReportedGauge:
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(self._name, self._documentation)  # no sample: no series
         value = self._value
-        if value is not None:
+        if value is not None and self._monotonic() < self._expires_at:
             family.add_metric([], value)
         yield family
 

@@ -80,7 +80,7 @@ def make_caller(
     transport: FakeTransport, clock: FakeClock | None = None, limiter: RateLimiter | None = None
 ) -> tuple[UpsertCaller, Metrics, Health]:
     clock = clock or FakeClock()
-    metrics = Metrics(CollectorRegistry())
+    metrics = Metrics(CollectorRegistry(), clock.monotonic)
     health = Health(clock)
     caller = UpsertCaller(
         transport,

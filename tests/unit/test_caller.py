@@ -217,6 +217,39 @@ def test_hubspot_header_gauges_are_absent_until_a_reply_reports_them() -> None:
     assert [sample(name) for name in names] == [190.0, 42.0, None, None]
 
 
+def test_hubspot_header_gauges_go_when_their_reading_is_out_of_date() -> None:
+    # An idle pod's last reading must not keep an alert firing: the burst window's reading
+    # holds for a minute, the daily budget's until HubSpot's daily reset (midnight, UTC here).
+    names = [
+        f"subscription_upserter_hubspot_{gauge}"
+        for gauge in ("ratelimit_remaining", "daily_remaining")
+    ]
+
+    def spent_today(request: dict[str, object]) -> HttpReply:
+        accepted = ok_for(request)
+        limits = {
+            "x-hubspot-ratelimit-max": "190",
+            "x-hubspot-ratelimit-remaining": "42",
+            "x-hubspot-ratelimit-daily": "500000",
+            "x-hubspot-ratelimit-daily-remaining": "3",
+        }
+        return HttpReply(accepted.status, limits, accepted.body)
+
+    clock = FakeClock(wall_start=1_800_000_000.0)  # 08:00 UTC
+    caller, metrics, _ = make_caller(FakeTransport(spent_today), clock)
+    sample = metrics.registry.get_sample_value
+    caller.execute(_batch(1))
+    assert [sample(name) for name in names] == [42.0, 3.0]
+    clock.advance(59)
+    assert [sample(name) for name in names] == [42.0, 3.0]
+    clock.advance(2)
+    assert [sample(name) for name in names] == [None, 3.0]
+    clock.advance(16 * 3600 - 62)  # a second before midnight
+    assert sample(names[1]) == 3.0
+    clock.advance(2)
+    assert sample(names[1]) is None
+
+
 def test_per_input_rate_limits_in_a_207_are_resent_until_written_never_failed() -> None:
     def partly_limited(request: dict[str, object]) -> HttpReply:
         accepted = orjson.loads(ok_for(request).body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -559,6 +560,26 @@ def test_service_monitor_scrapes_metrics_on_the_http_port(everything: list[Manif
     service_labels = _one(everything, "Service")["metadata"]["labels"]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service_labels.items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+
+
+def test_service_monitor_sets_the_job_label_the_down_alert_selects(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    # The job label defaults to the Service name; a fullnameOverride without
+    # "subscription-upserter" in it must not leave SubscriptionUpserterDown matching nothing.
+    values = _merge(
+        REQUIRED,
+        {"fullnameOverride": "orders-sync", "serviceMonitor": {"enabled": True},
+         "prometheusRule": {"enabled": True}},
+    )  # fmt: skip
+    manifests = _render(helm, chart_dir, values, tmp_path)
+    rules = _one(manifests, "PrometheusRule")["spec"]["groups"][0]["rules"]
+    down = next(rule for rule in rules if rule.get("alert") == "SubscriptionUpserterDown")
+    match = re.fullmatch(r'up\{job="([^"]+)"\} == 0', down["expr"].strip())
+    assert match, f"Down must select one exact job: {down['expr']}"
+    (endpoint,) = _one(manifests, "ServiceMonitor")["spec"]["endpoints"]
+    job_rules = [r for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"]
+    assert job_rules == [{"action": "replace", "targetLabel": "job", "replacement": match.group(1)}]
 
 
 def test_keda_scales_the_deployment_on_consumer_group_lag(everything: list[Manifest]) -> None:

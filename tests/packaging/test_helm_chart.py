@@ -303,7 +303,7 @@ def test_every_setting_is_settable_and_becomes_its_env_var(
     config = {key: value for key, value, _ in ALL_SETTINGS.values()}
     secrets = {key: value for key, value, _ in SECRET_SETTINGS.values()}
     values = _merge(
-        REQUIRED, {"config": config, "secrets": secrets, "terminationGracePeriodSeconds": 30}
+        REQUIRED, {"config": config, "secrets": secrets, "terminationGracePeriodSeconds": 60}
     )
     manifests = _render(helm, chart_dir, values, tmp_path)
     data = _config_data(manifests)
@@ -495,23 +495,47 @@ def test_pods_spread_over_zones_and_nodes(defaults: list[Manifest]) -> None:
     )
 
 
-def test_grace_period_exceeds_the_drain_timeout(defaults: list[Manifest]) -> None:
+def test_grace_period_covers_drain_one_hubspot_request_and_a_flush(
+    defaults: list[Manifest],
+) -> None:
     pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] > float(_config_data(defaults)["DRAIN_TIMEOUT_S"])
+    data = _config_data(defaults)
+    needed = float(data["DRAIN_TIMEOUT_S"]) + float(data["HUBSPOT_TIMEOUT_S"]) + 15
+    assert pod["terminationGracePeriodSeconds"] >= needed
 
 
 @pytest.mark.parametrize(
-    ("grace", "drain"), [(30, 30), (30, 45), (10, 10.5)], ids=["equal", "below", "fractional"]
+    "times",
+    [(30, 30, 30), (30, 45, 1), (60, 30, 30), (74, 30, 30), (40, 10, 15.5)],
+    ids=["equal-to-drain", "below-drain", "above-drain", "one-short", "fractional"],
 )
-def test_grace_period_not_above_drain_timeout_fails_the_render(
-    helm: Path, chart_dir: Path, tmp_path: Path, grace: int, drain: float
+def test_grace_period_short_of_drain_request_and_flush_fails_the_render(
+    helm: Path, chart_dir: Path, tmp_path: Path, times: tuple[int, float, float]
 ) -> None:
+    grace, drain, timeout = times  # grace period, drain timeout, HubSpot request timeout
     values = _merge(
-        REQUIRED, {"terminationGracePeriodSeconds": grace, "config": {"drainTimeoutS": drain}}
-    )
+        REQUIRED,
+        {"terminationGracePeriodSeconds": grace,
+         "config": {"drainTimeoutS": drain, "hubspotTimeoutS": timeout}},
+    )  # fmt: skip
     result = _run_template(helm, chart_dir, values, tmp_path)
     assert result.returncode != 0
-    assert "must be greater than config.drainTimeoutS" in result.stderr
+    assert "must be at least config.drainTimeoutS + config.hubspotTimeoutS + 15" in result.stderr, (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("times", [(75, 30, 30), (41, 10, 15.5)], ids=["exact", "fractional"])
+def test_grace_period_of_drain_request_and_flush_renders(
+    helm: Path, chart_dir: Path, tmp_path: Path, times: tuple[int, float, float]
+) -> None:
+    grace, drain, timeout = times  # grace period, drain timeout, HubSpot request timeout
+    values = _merge(
+        REQUIRED,
+        {"terminationGracePeriodSeconds": grace,
+         "config": {"drainTimeoutS": drain, "hubspotTimeoutS": timeout}},
+    )  # fmt: skip
+    assert _run_template(helm, chart_dir, values, tmp_path).returncode == 0
 
 
 def test_config_checksum_rolls_the_pods_when_settings_change(

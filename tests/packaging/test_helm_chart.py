@@ -640,6 +640,21 @@ def test_hpa_and_keda_together_are_refused(helm: Path, chart_dir: Path, tmp_path
     assert _run_template(helm, chart_dir, values, tmp_path).returncode != 0
 
 
+def test_keda_scaling_to_zero_is_refused_while_the_alerts_are_enabled(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    # At zero replicas SubscriptionUpserterAbsent (critical) would fire in every idle period.
+    to_zero = _merge(REQUIRED, {"keda": {"enabled": True, "minReplicaCount": 0}})
+    refused = _run_template(
+        helm, chart_dir, _merge(to_zero, {"prometheusRule": {"enabled": True}}), tmp_path
+    )
+    assert refused.returncode != 0
+    assert "keda.minReplicaCount 0" in refused.stderr, refused.stderr
+    assert _run_template(helm, chart_dir, to_zero, tmp_path).returncode == 0
+    one = _merge(to_zero, {"keda": {"minReplicaCount": 1}, "prometheusRule": {"enabled": True}})
+    assert _run_template(helm, chart_dir, one, tmp_path).returncode == 0
+
+
 def test_network_policy_allows_dns_kafka_https_out_and_http_in(everything: list[Manifest]) -> None:
     policy = _one(everything, "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]

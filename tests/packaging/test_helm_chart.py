@@ -302,9 +302,12 @@ def test_every_setting_is_settable_and_becomes_its_env_var(
 ) -> None:
     config = {key: value for key, value, _ in ALL_SETTINGS.values()}
     secrets = {key: value for key, value, _ in SECRET_SETTINGS.values()}
+    # One replica: a chart-set transactional id is refused with more (replicas fence each other).
     values = _merge(
-        REQUIRED, {"config": config, "secrets": secrets, "terminationGracePeriodSeconds": 60}
-    )
+        REQUIRED,
+        {"config": config, "secrets": secrets, "terminationGracePeriodSeconds": 60,
+         "replicaCount": 1},
+    )  # fmt: skip
     manifests = _render(helm, chart_dir, values, tmp_path)
     data = _config_data(manifests)
     assert data == {field.upper(): env for field, (_, _, env) in ALL_SETTINGS.items()}
@@ -653,6 +656,29 @@ def test_keda_scaling_to_zero_is_refused_while_the_alerts_are_enabled(
     assert _run_template(helm, chart_dir, to_zero, tmp_path).returncode == 0
     one = _merge(to_zero, {"keda": {"minReplicaCount": 1}, "prometheusRule": {"enabled": True}})
     assert _run_template(helm, chart_dir, one, tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        {"replicaCount": 2},
+        {"replicaCount": 1, "autoscaling": {"enabled": True}},
+        {"replicaCount": 1, "keda": {"enabled": True}},
+    ],
+    ids=["replicas", "hpa", "keda"],
+)
+def test_a_chart_set_transactional_id_with_several_replicas_fails_the_render(
+    helm: Path, chart_dir: Path, tmp_path: Path, scaling: dict[str, Any]
+) -> None:
+    # Every replica would get the same id, and Kafka fences all but the newest producer.
+    tx = {"config": {"deliveryGuarantee": "exactly_once", "kafkaTransactionalId": "upserter-tx"}}
+    result = _run_template(helm, chart_dir, _merge(REQUIRED, tx, scaling), tmp_path)
+    assert result.returncode != 0
+    assert "config.kafkaTransactionalId" in result.stderr, result.stderr
+    single = _merge(REQUIRED, tx, {"replicaCount": 1})
+    assert _run_template(helm, chart_dir, single, tmp_path).returncode == 0
+    unset = _merge(REQUIRED, {"config": {"deliveryGuarantee": "exactly_once"}}, scaling)
+    assert _run_template(helm, chart_dir, unset, tmp_path).returncode == 0
 
 
 def test_network_policy_allows_dns_kafka_https_out_and_http_in(everything: list[Manifest]) -> None:

@@ -39,6 +39,7 @@ from service.clock import Clock, SystemClock
 from service.codec import ValidationLimits
 from service.commit import Committer, OffsetCommitter, TransactionCommitter
 from service.config import DeliveryGuarantee, Settings
+from service.handover import Handover
 from service.health import Health
 from service.logs import REDACT
 from service.metrics import Metrics
@@ -113,6 +114,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         max_in_flight=settings.max_in_flight_batches,
         commit_interval_s=settings.commit_interval_ms / 1000,
         drain_timeout_s=settings.drain_timeout_s,
+        request_timeout_s=settings.hubspot_timeout_s,
         max_buffered_events=settings.max_buffered_events,
         max_buffered_bytes=settings.max_buffered_bytes,
     )
@@ -139,7 +141,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
     limiter = RateLimiter(
         settings.hubspot_rate_limit_requests, settings.hubspot_rate_limit_interval_ms / 1000, clock
     )
-    hard_stop = threading.Event()
+    hard_stop, handover = threading.Event(), Handover()
     caller = UpsertCaller(
         transport,
         limiter=limiter,
@@ -157,6 +159,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
             ),
         ),
         aborted=hard_stop.is_set,
+        handover=handover,
     )
     source = KafkaSource(
         consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
@@ -172,6 +175,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         health=health,
         config=pipeline_config(settings),
         hard_stop=hard_stop,
+        handover=handover,
         on_partition_share=limiter.set_guaranteed_share,
     )
     endpoints = HttpEndpoints(settings.http_host, settings.http_port, health, registry)
@@ -209,7 +213,9 @@ def run(settings: Settings) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
-        log.info("received %s; draining", signal.Signals(signum).name)
+        # Only this: a handler runs between two bytecodes of the main thread, and a log
+        # write there could re-enter one it interrupted ("reentrant call"), raising before
+        # the stop was ever set. The loop logs the stop when it sees it.
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)

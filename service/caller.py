@@ -19,6 +19,7 @@ import orjson
 
 from service.clock import Clock
 from service.errors import AuthError, TransientHubSpotError
+from service.handover import Handover
 from service.health import AUTH_BLOCK, DAILY_BLOCK, Health
 from service.mapping import map_success
 from service.metrics import Metrics
@@ -41,6 +42,7 @@ from service.ratelimit import (
 from service.responses import (
     UNSPECIFIED_POLICY,
     Classified,
+    HttpReply,
     ReplyKind,
     classify,
     policy_label,
@@ -86,6 +88,7 @@ class UpsertCaller:
         health: Health,
         policy: CallerPolicy,
         aborted: Callable[[], bool],
+        handover: Handover | None = None,
     ) -> None:
         self._transport = transport
         self._limiter = limiter
@@ -94,17 +97,25 @@ class UpsertCaller:
         self._health = health
         self._policy = policy
         self._aborted = aborted
+        self._handover = handover or Handover()
 
     def execute(self, batch: Batch) -> BatchOutcome:
         outcome = BatchOutcome(batch)
         run = _Run(work=deque([batch.inputs]), seq=batch.seq)
         while run.work:
-            inputs = run.work.popleft()
+            inputs, handed_over = self._handover.keep(run.seq, run.work.popleft())
+            outcome.handed_over.extend(handed_over)
+            if not inputs:
+                continue
             body = encode_body(inputs)
             if len(body) > self._policy.max_body_bytes and len(inputs) > 1:
                 self._split(run, inputs, "body_too_large")
                 continue
-            self._handle(self._send(inputs, body, run), inputs, run, outcome)
+            reply = self._send(inputs, body, run)
+            if reply is None:  # some were handed over while it waited: sort them out first
+                run.work.appendleft(inputs)
+                continue
+            self._handle(reply, inputs, run, outcome)
         return outcome
 
     def _handle(
@@ -120,11 +131,27 @@ class UpsertCaller:
         }
         handlers[reply.kind](reply, inputs, run, outcome)
 
-    def _send(self, inputs: list[BatchInput], body: bytes, run: _Run) -> Classified:
+    def _send(self, inputs: list[BatchInput], body: bytes, run: _Run) -> Classified | None:
+        """Send once a slot is free; None when some inputs were handed over meanwhile."""
         run.sent_at = self._take_slot()  # compared with holds: never later than the slot
         started = self._clock.monotonic()
+        with self._handover.on_the_wire(run.seq, inputs) as allowed:
+            if not allowed:
+                return None
+            reply = self._post(body, started)
+        if not isinstance(reply, HttpReply):
+            return reply
+        classified = classify(reply, self._clock.wall())
+        self._observe_headers(reply.headers, started, run.sent_at)  # may hold: budget spent
+        self._lift_holds(classified.kind, run.sent_at)
+        self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
+        self._metrics.batch_inputs.observe(len(inputs))
+        return classified
+
+    def _post(self, body: bytes, started: float) -> HttpReply | Classified:
+        """The reply, or what a transport failure means."""
         try:
-            reply = self._transport.post(body)
+            return self._transport.post(body)
         except TransientHubSpotError as exc:
             self._metrics.requests.labels("error", ReplyKind.TRANSIENT.value).inc()
             return Classified(ReplyKind.TRANSIENT, 0, None, str(exc), None, None)
@@ -133,12 +160,6 @@ class UpsertCaller:
             return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
             self._metrics.request_seconds.observe(self._clock.monotonic() - started)
-        classified = classify(reply, self._clock.wall())
-        self._observe_headers(reply.headers, started, run.sent_at)  # may hold: budget spent
-        self._lift_holds(classified.kind, run.sent_at)
-        self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
-        self._metrics.batch_inputs.observe(len(inputs))
-        return classified
 
     def _take_slot(self) -> float:
         """Wait for a slot; returns when the successful ask began (at or before the slot)."""

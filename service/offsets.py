@@ -80,6 +80,21 @@ class OffsetTracker:
             positions[tp] = position
         return positions
 
+    def caught_up(self) -> list[TopicPartition]:
+        """Partitions with nothing unfinished: everything the consumer gave them is done."""
+        return [tp for tp, state in self._partitions.items() if not state.order]
+
+    def advance(self, positions: dict[TopicPartition, int]) -> None:
+        """Move caught-up partitions to the consumer's position, which is past what it never
+        hands over (transaction markers, aborted records): else their commit stays one short
+        of the end, and an idle partition reads lag 1 for good."""
+        for tp, position in positions.items():
+            state = self._partitions.get(tp)
+            if state is None or state.order or position < 0:
+                continue
+            if state.next_position is None or position > state.next_position:
+                state.next_position = position
+
     def committed_positions(self) -> dict[TopicPartition, int]:
         """The positions last committed by this member, for the partitions it tracks."""
         return {

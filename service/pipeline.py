@@ -19,6 +19,7 @@ from service.clock import Clock
 from service.codec import ValidationLimits, decode_event
 from service.commit import Committer, OffsetCommitter
 from service.errors import CommitError, ServiceError, TransactionError
+from service.handover import Handover
 from service.health import Health
 from service.metrics import Metrics
 from service.model import Batch, BatchOutcome, RawMessage, Rejection, log_context
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 _IDLE_POLL_S = 0.2
 _BUSY_POLL_S = 0.01
 _GAUGE_INTERVAL_S = 1.0
+_WIRE_GRACE_S = 5.0  # beyond HubSpot's request timeout, for a reply being read
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class PipelineConfig:
     commit_interval_s: float = 1.0
     drain_timeout_s: float = 30.0
     rebalance_timeout_s: float = 60.0
+    request_timeout_s: float = 30.0  # HubSpot's: how long a request may stay on the wire
     poll_max_messages: int = 500
     max_buffered_events: int = 20_000
     max_buffered_bytes: int = 64 * 1024 * 1024
@@ -65,6 +68,7 @@ class Pipeline:
         hard_stop: threading.Event | None = None,
         committer: Committer | None = None,
         on_partition_share: Callable[[float], None] | None = None,
+        handover: Handover | None = None,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
@@ -73,6 +77,7 @@ class Pipeline:
         self._workers = Workers(config.max_in_flight, execute)
         self._fatal: ServiceError | None = None
         self._hard_stop = hard_stop or threading.Event()
+        self._handover = handover or Handover()
         self._next_commit = 0.0
         self._next_gauges = 0.0
         self._accepted_bytes = 0
@@ -111,6 +116,8 @@ class Pipeline:
         """One turn of the loop: read, batch, dispatch, collect, deliver, commit."""
         self._health.beat()
         messages = self._read()
+        if self._failed() is not None:  # e.g. a commit failed in a rebalance callback of the
+            return  # read: in exactly_once mode no transaction is open to produce into
         self._dispatch()
         if self._collect(self._workers.finished(wait_s=self._worker_wait(messages))):
             self._dispatch()  # refill the freed workers now, not a poll later
@@ -159,8 +166,12 @@ class Pipeline:
         log.info("partitions revoked: %s; finishing their work", partitions)
         revoked = set(partitions)
         self._accepted_bytes -= self._batcher.drop_partitions(revoked)
-        self._settle(self._clock.monotonic() + self._cfg.rebalance_timeout_s)
-        self._commit(only=revoked)
+        # Past the drain deadline (closing) nothing more is waited for; otherwise their
+        # batches get up to the rebalance timeout to finish.
+        deadline = self._clock.monotonic() + self._cfg.rebalance_timeout_s
+        if self._hard_stop.is_set() or not self._settle(deadline):
+            self._hand_over(revoked, self._cfg.request_timeout_s + _WIRE_GRACE_S)
+        self._commit(only=revoked, last=True)
         self._forget(revoked)
 
     def on_lost(self, partitions: list[TopicPartition]) -> None:
@@ -169,6 +180,7 @@ class Pipeline:
             self._fatal = TransactionError("partitions lost in exactly_once mode; restarting")
         lost = set(partitions)
         self._accepted_bytes -= self._batcher.drop_partitions(lost)
+        self._hand_over(lost, 0.0)  # another member may already have them: no waiting
         self._forget(lost)
 
     # -- intake -------------------------------------------------------------------------
@@ -205,6 +217,7 @@ class Pipeline:
         """Publish the outcomes of finished batches; returns how many finished."""
         for item in finished:
             self._batcher.release(item.batch)
+            self._handover.finished(item.batch.seq)
             if item.outcome is None:
                 self._on_worker_error(item)
                 continue
@@ -229,20 +242,29 @@ class Pipeline:
             self._next_commit = now + self._cfg.commit_interval_s
             self._commit()
 
-    def _commit(self, only: set[TopicPartition] | None = None) -> None:
-        try:
-            positions = self._committer.commit(self._tracker, only)
-        except CommitError as exc:
-            self._metrics.commits.labels("failed").inc()
-            log.warning("commit failed, will retry: %s", exc)
+    def _commit(self, only: set[TopicPartition] | None = None, *, last: bool = False) -> None:
+        """Commit finished work. `last`: the partitions leave after this commit, so a failure
+        is retried once at once (nobody would retry it later)."""
+        caught_up = self._tracker.caught_up()
+        if caught_up:
+            self._tracker.advance(self._source.positions(caught_up))
+        for attempt in range(2 if last else 1):
+            try:
+                positions = self._committer.commit(self._tracker, only)
+            except CommitError as exc:
+                self._metrics.commits.labels("failed").inc()
+                log.warning("commit failed (%s); %s", exc, _after_failed_commit(last, attempt))
+                continue
+            except ServiceError as exc:
+                self._metrics.commits.labels("failed").inc()
+                log.error("commit failed: %s", exc)
+                self._fatal = exc
+                return
+            if positions:
+                self._report_commit(positions)
             return
-        except ServiceError as exc:
-            self._metrics.commits.labels("failed").inc()
-            log.error("commit failed: %s", exc)
-            self._fatal = exc
-            return
-        if not positions:
-            return
+
+    def _report_commit(self, positions: dict[TopicPartition, int]) -> None:
         self._metrics.commits.labels("ok").inc()
         wall = self._clock.wall()
         for (topic, partition), position in positions.items():
@@ -331,6 +353,11 @@ class Pipeline:
     def _finish(self) -> int:
         deadline = self._clock.monotonic() + self._cfg.drain_timeout_s
         if self._failed() is None:
+            log.info(
+                "stopping: draining %d batch(es) in flight (up to %.0f s)",
+                self._workers.in_flight,
+                self._cfg.drain_timeout_s,
+            )
             self._health.block("shutdown", "draining")
             self._drain(deadline)
         if self._failed() is None or not self._committer.exactly_once:
@@ -348,6 +375,27 @@ class Pipeline:
         self._hard_stop.set()
         log.warning("drain timeout reached; unfinished events will be processed again")
 
+    def _hand_over(self, partitions: set[TopicPartition], wait_s: float) -> None:
+        """Batches still running with events of `partitions` send none of them any more,
+        and a request of theirs on the wire gets up to `wait_s` to end: the partitions' next
+        owner redoes those events, and an older write must not land after its newer ones."""
+        seqs = [batch.seq for batch in self._workers.running() if _touches(batch, partitions)]
+        if not seqs:
+            return
+        log.warning(
+            "partitions %s handed over with batches %s unfinished: those send none of their "
+            "events any more; the partitions' next owner redoes them",
+            sorted(partitions),
+            seqs,
+        )
+        if not self._handover.hand_over(partitions, seqs, wait_s) and wait_s > 0:
+            log.error(
+                "a request of batches %s was still on the wire after %.0f s; it may land after "
+                "the next owner's writes for the same ids",
+                seqs,
+                wait_s,
+            )
+
     def _forget(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self._tracker.forget(tp)
@@ -355,3 +403,19 @@ class Pipeline:
             self._metrics.forget_partition(tp)  # only its owner reports it from now on
         self._assigned -= partitions
         self._share_changed = True
+
+
+def _after_failed_commit(last: bool, attempt: int) -> str:
+    if not last:
+        return "will retry"
+    if attempt == 0:
+        return "retrying once before the partitions leave"
+    return "the partitions' next owner redoes their events since the last commit (duplicates)"
+
+
+def _touches(batch: Batch, partitions: set[TopicPartition]) -> bool:
+    return any(
+        (event.raw.topic, event.raw.partition) in partitions
+        for item in batch.inputs
+        for event in item.events
+    )

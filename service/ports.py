@@ -43,6 +43,11 @@ class EventSource(Protocol):
 
     def resume(self, partitions: list[TopicPartition]) -> None: ...
 
+    def positions(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The consumer's position per partition: the next offset it would hand over, past
+        transaction markers and aborted records (negative when unknown)."""
+        ...
+
     def lag(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
         """Messages from each partition's committed position to its end, as last reported:
         from `committed` where given (the service's own commits, which in exactly_once mode

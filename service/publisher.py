@@ -144,7 +144,10 @@ class OutcomePublisher:
         group = _DeliveryGroup(self, self._tracker)
         coalesced = 0
         by_trace_id, topics, in_order = outcome.by_trace_id, self._topics, self._release
+        handed_over = {id(item) for item in outcome.handed_over}  # their next owner redoes them
         for item in outcome.batch.inputs:
+            if handed_over and id(item) in handed_over:
+                continue
             result = by_trace_id[item.trace_id]
             status = result.status
             category = result.error.category if result.error else None

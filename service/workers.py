@@ -34,10 +34,18 @@ class Workers:
         ]
         for thread in self._threads:
             thread.start()
-        self.in_flight = 0
+        self._running: dict[int, Batch] = {}  # by seq; read and written by the loop only
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def running(self) -> list[Batch]:
+        """The batches submitted and not yet collected."""
+        return list(self._running.values())
 
     def submit(self, batch: Batch) -> None:
-        self.in_flight += 1
+        self._running[batch.seq] = batch
         self._tasks.put(batch)
 
     def finished(self, wait_s: float = 0.0) -> list[Finished]:
@@ -54,7 +62,8 @@ class Workers:
                 results.append(self._done.get_nowait())
             except queue.Empty:
                 break
-        self.in_flight -= len(results)
+        for item in results:
+            self._running.pop(item.batch.seq, None)
         return results
 
     def stop(self) -> None:

@@ -119,6 +119,14 @@ class KafkaSource:
         except KafkaException as exc:
             log.debug("could not clear the pause of departing partitions: %s", exc.args[0])
 
+    def positions(self, partitions: list[PartitionKey]) -> dict[PartitionKey, int]:
+        try:
+            found = self._consumer.position([TopicPartition(t, p) for t, p in partitions])
+        except KafkaException as exc:  # e.g. revoked meanwhile: positions come next time
+            log.debug("could not read the consumer's positions: %s", exc.args[0])
+            return {}
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.error is None}
+
     def lag(self, committed: Mapping[PartitionKey, int]) -> dict[PartitionKey, int]:
         lags: dict[PartitionKey, int] = {}
         for tp, ends in self._ends.items():

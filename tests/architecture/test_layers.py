@@ -25,6 +25,7 @@ CORE = {
     "retry",
     "health",
     "ordering",
+    "handover",
 }
 # Pure data libraries a core module may use: no I/O, no clients.
 CORE_THIRD_PARTY = {"pydantic", "orjson"}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from devstack.emulator import RunningEmulator
 from tests.integration.support import (
@@ -250,3 +251,46 @@ def test_a_poison_input_in_a_rejected_batch_is_isolated_and_the_other_99_are_ups
     assert len(emulator.control.store()) == 99
     dead = read_all(kafka_bootstrap, topics.dlq)
     assert [d.headers["source.offset"] for d in dead] == [b"63"]
+
+
+def test_input_written_in_transactions_is_committed_to_its_end_and_reads_no_lag(
+    kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # Each transaction leaves a marker after its records: a commit at the last record + 1
+    # would stay one short of the end, and an idle partition would read lag 1 for good
+    # (and, lag above 0 with no commit moving, set off the no-progress alert).
+    topics = new_topics(kafka_bootstrap)
+    producer = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"{topics.group}-upstream"}
+    )
+    producer.init_transactions()
+    for batch in range(4):
+        producer.begin_transaction()
+        for n in range(30):
+            key, value = event_bytes(f"sub-{batch}-{n}", hs_name="Plan")
+            producer.produce(topics.input, value, key)
+        producer.commit_transaction()
+    ends = {p: _high_watermark(kafka_bootstrap, topics.input, p) for p in range(3)}
+    with running_service(
+        service_env(kafka_bootstrap, topics, emulator.url), tmp_path / "service.log"
+    ) as service:
+        wait_until(
+            lambda: committed(kafka_bootstrap, topics.group, topics.input, 3) == ends,
+            60,
+            f"commits at each partition's end {ends}",
+        )
+        lag = "subscription_upserter_consumer_lag"
+        wait_until(
+            lambda: len(service.samples(lag)) == 3 and set(service.samples(lag).values()) == {0},
+            30,
+            "zero lag on all three partitions",
+        )
+        assert service.stop() == 0
+
+
+def _high_watermark(bootstrap: str, topic: str, partition: int) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        return int(consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1])
+    finally:
+        consumer.close()

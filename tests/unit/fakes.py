@@ -106,6 +106,7 @@ class FakeSource:
         self.paused: list[TopicPartition] = []
         self.listener: RebalanceListener | None = None
         self.ends: dict[TopicPartition, int] = {}  # end offsets, as statistics would report
+        self.app_positions: dict[TopicPartition, int] = {}  # past markers, as librdkafka's
 
     def subscribe(self, listener: RebalanceListener) -> None:
         self.listener = listener
@@ -126,6 +127,9 @@ class FakeSource:
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.paused = []
+
+    def positions(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.app_positions[tp] for tp in partitions if tp in self.app_positions}
 
     def lag(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
         return {

@@ -79,3 +79,23 @@ def test_a_late_acknowledgement_does_not_finish_the_offset_read_again_after_reas
     before_loss.finish(0)  # the first copy's records are acknowledged late
     assert tracker.unfinished() == 1
     assert tracker.commit_positions() == {TP: 0}
+
+
+def test_a_caught_up_partition_moves_to_the_consumers_position_past_markers() -> None:
+    # The consumer's position skips transaction markers; a partition with work unfinished
+    # never moves past that work.
+    tracker = OffsetTracker()
+    tp, busy = ("t", 0), ("t", 1)
+    for offset in range(3):
+        tracker.consumed(tp, offset)
+        tracker.consumed(busy, offset)
+    progress, busy_progress = tracker.progress(tp), tracker.progress(busy)
+    assert progress is not None and busy_progress is not None
+    for offset in range(3):
+        progress.finish(offset)
+    busy_progress.finish(0)
+    assert tracker.caught_up() == [tp]
+    tracker.advance({tp: 4, busy: 4, ("t", 2): 9})
+    assert tracker.commit_positions() == {tp: 4, busy: 1}
+    tracker.advance({tp: -1001})
+    assert tracker.commit_positions() == {tp: 4, busy: 1}

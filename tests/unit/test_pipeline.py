@@ -348,3 +348,63 @@ def test_lag_counts_from_the_services_own_commits_and_leaves_with_the_partition(
     clock.advance(60)
     pipeline.step()  # the source still reports the partition: not this member's to export
     assert _samples(pipeline, "consumer_lag") == {}
+
+
+def test_after_a_commit_fails_in_a_rebalance_callback_the_turn_goes_no_further() -> None:
+    # exactly_once: a failed transaction commit in on_revoked leaves no transaction open;
+    # publishing in the same turn would be refused (an uncaught client error, not a clear
+    # stop), and dispatching would send HubSpot batches nobody will report.
+    from service.errors import TransactionError
+    from service.offsets import OffsetTracker
+
+    class FailingTransactions:
+        exactly_once = True
+
+        def commit(
+            self, tracker: OffsetTracker, only: set[tuple[str, int]] | None = None
+        ) -> dict[tuple[str, int], int]:
+            raise TransactionError("the transaction was aborted")
+
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(5)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    caller, metrics, health = make_caller(FakeTransport(), clock)
+    pipeline = Pipeline(
+        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
+        health=health, committer=FailingTransactions(),
+        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=BatchLimits(max_wait_s=0)),
+    )  # fmt: skip
+    source.subscribe(pipeline)
+    real_poll = source.poll
+
+    def poll_with_a_rebalance(max_messages: int, timeout_s: float) -> list[RawMessage]:
+        pipeline.on_revoked([("subscription-events", 0)])
+        return real_poll(max_messages, timeout_s)
+
+    source.poll = poll_with_a_rebalance  # type: ignore[method-assign]
+    pipeline.step()
+    assert pipeline._failed() is not None
+    assert pipeline._workers.in_flight == 0 and sink.records == []
+
+
+def test_a_commit_that_fails_as_partitions_leave_is_retried_once_at_once() -> None:
+    # Nobody retries it later: the partitions' tracking goes with them.
+    from service.errors import CommitError
+
+    tp = ("subscription-events", 0)
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(5)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
+    source.subscribe(pipeline)
+    _step_until(pipeline, lambda: pipeline._tracker.unfinished() == 0 and source.position == 5)
+    failures = [CommitError("coordinator moved")]
+    real_commit = source.commit
+
+    def flaky_commit(positions: dict[tuple[str, int], int]) -> None:
+        if failures:
+            raise failures.pop()
+        real_commit(positions)
+
+    source.commit = flaky_commit  # type: ignore[method-assign]
+    source.committed.clear()
+    pipeline.on_revoked([tp])
+    assert source.committed == {tp: 5}

@@ -1,0 +1,163 @@
+"""A partition handed over while its batch still runs: the batch sends none of its events
+any more, and the member lets the partition go only once a request on the wire has ended
+(the next owner redoes the events; an older write must not land after its newer ones)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from service.batching import BatchLimits
+from service.caller import CallerPolicy, UpsertCaller
+from service.clock import SystemClock
+from service.handover import Handover
+from service.health import Health
+from service.metrics import Metrics
+from service.model import RawMessage
+from service.pipeline import Pipeline, PipelineConfig
+from service.ratelimit import RateLimiter
+from service.records import Topics
+from service.responses import HttpReply
+from service.retry import Backoff
+from tests.unit.factories import LIMITS, raw
+from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, ok_for, reply
+
+P0, P1 = ("subscription-events", 0), ("subscription-events", 1)
+
+
+class _Recorder:
+    """A HubSpot that answers each request with the next step, recording what it was sent."""
+
+    def __init__(self, *steps: object) -> None:
+        self.sent: list[list[str]] = []
+        self._steps = list(steps)
+
+    def __call__(self, request: dict[str, object]) -> HttpReply:
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        self.sent.append([item["id"] for item in inputs])
+        step = self._steps.pop(0) if len(self._steps) > 1 else self._steps[0]
+        if isinstance(step, threading.Event):
+            step.wait(5)
+            return ok_for(request)
+        if step == "503":
+            return reply(503, {"status": "error", "message": "down"})
+        return ok_for(request)
+
+
+def _pipeline(
+    transport: FakeTransport, source: FakeSource, sink: FakeSink, backoff_s: float = 0.3
+) -> Pipeline:
+    clock, handover = SystemClock(), Handover()
+    metrics, health = Metrics(CollectorRegistry()), Health(clock)
+    caller = UpsertCaller(
+        transport,
+        limiter=RateLimiter(190, 10.0, clock),
+        clock=clock,
+        metrics=metrics,
+        health=health,
+        policy=CallerPolicy(
+            backoff=Backoff(base_s=backoff_s, cap_s=backoff_s, rand=lambda: 1.0),
+            auth_retry_s=5.0,
+        ),
+        aborted=lambda: False,
+        handover=handover,
+    )
+    config = PipelineConfig(
+        topics=Topics(output="out", dlq="dlq"),
+        validation=LIMITS,
+        batching=BatchLimits(max_size=100, max_wait_s=0),
+        rebalance_timeout_s=0.1,
+        request_timeout_s=3.0,
+    )
+    return Pipeline(
+        source=source,
+        sink=sink,
+        execute=caller.execute,
+        clock=clock,
+        metrics=metrics,
+        health=health,
+        config=config,
+        handover=handover,
+    )
+
+
+def _messages(*ids_and_partitions: tuple[str, int]) -> list[RawMessage]:
+    return [
+        raw({"id": event_id, "properties": {"n": str(n)}}, offset=n, partition=partition)
+        for n, (event_id, partition) in enumerate(ids_and_partitions)
+    ]
+
+
+def _step_until_idle(pipeline: Pipeline, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while pipeline._workers.in_flight:
+        assert time.monotonic() < deadline, "the batch never came back"
+        pipeline.step()
+        time.sleep(0.005)
+
+
+def _result_ids(sink: FakeSink) -> list[str]:
+    return [orjson.loads(r.value or b"")["id"] for r in sink.records if r.topic == "out"]
+
+
+def test_a_batch_retrying_when_its_partition_is_handed_over_never_sends_it_again() -> None:
+    hubspot = _Recorder("503", "ok")
+    source, sink = FakeSource(_messages(("a", 0))), FakeSink()
+    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=0.5)
+    source.subscribe(pipeline)
+    pipeline.step()
+    deadline = time.monotonic() + 5
+    while not hubspot.sent:  # the first attempt failed; the batch now waits to retry
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    pipeline.on_revoked([P0])  # the retry is still 0.5 s away: the settle gives up first
+    _step_until_idle(pipeline)
+    assert hubspot.sent == [["a"]]  # the next owner sends it; this member never again
+    assert _result_ids(sink) == []  # nor does it publish a result for it
+    assert pipeline._failed() is None
+
+
+def test_the_partition_goes_only_once_a_request_on_the_wire_has_ended() -> None:
+    on_the_wire, ended_at = threading.Event(), []
+    hubspot = _Recorder(on_the_wire)
+
+    def answer_late() -> None:
+        time.sleep(0.5)
+        ended_at.append(time.monotonic())
+        on_the_wire.set()
+
+    source, sink = FakeSource(_messages(("a", 0))), FakeSink()
+    pipeline = _pipeline(FakeTransport(hubspot), source, sink)
+    source.subscribe(pipeline)
+    pipeline.step()
+    threading.Thread(target=answer_late, daemon=True).start()
+    pipeline.on_revoked([P0])  # the settle (0.1 s) gives up while the request is out
+    revoke_returned = time.monotonic()
+    assert ended_at and ended_at[0] <= revoke_returned
+    _step_until_idle(pipeline)
+    assert hubspot.sent == [["a"]]
+
+
+def test_inputs_of_partitions_still_owned_are_sent_committed_and_reported() -> None:
+    hubspot = _Recorder("503", "ok")
+    source, sink = FakeSource(_messages(("a", 0), ("b", 1))), FakeSink()
+    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=0.5)
+    source.subscribe(pipeline)
+    pipeline.on_assigned([P1])
+    pipeline.step()
+    deadline = time.monotonic() + 5
+    while not hubspot.sent:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    pipeline.on_revoked([P0])
+    _step_until_idle(pipeline)
+    assert hubspot.sent == [["a", "b"], ["b"]]
+    assert _result_ids(sink) == ["b"]
+    for _ in range(3):
+        pipeline.step()
+    pipeline._commit()
+    assert source.committed == {P0: 0, P1: 2}  # P0 as it was handed over: a still unfinished

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from service.errors import CommitError
 from service.offsets import OffsetTracker, TopicPartition
 from service.ports import EventSource, TransactionalSink
 
@@ -59,7 +60,14 @@ class TransactionCommitter:
     def commit(
         self, tracker: OffsetTracker, only: set[TopicPartition] | None = None
     ) -> dict[TopicPartition, int]:
-        self._sink.flush(self._flush_timeout_s)
+        unacknowledged = self._sink.flush(self._flush_timeout_s)
+        if unacknowledged:
+            # Their offsets are not finished yet, but committing would make the records
+            # visible: after a crash before the next commit they would be produced again.
+            raise CommitError(
+                f"{unacknowledged} records not acknowledged within "
+                f"{self._flush_timeout_s:.0f} s; the transaction commits next time"
+            )
         positions = tracker.commit_positions()
         if positions:
             self._sink.commit_transaction(positions, self._source.group_metadata())

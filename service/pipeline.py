@@ -263,6 +263,11 @@ class Pipeline:
             if positions:
                 self._report_commit(positions)
             return
+        if last and self._committer.exactly_once:  # the open transaction holds their records
+            self._fatal = TransactionError(
+                "could not commit before partitions left; restarting aborts the transaction "
+                "(their next owner redoes the events)"
+            )
 
     def _report_commit(self, positions: dict[TopicPartition, int]) -> None:
         self._metrics.commits.labels("ok").inc()
@@ -345,6 +350,7 @@ class Pipeline:
             self._health.beat()  # settling is progress: liveness must not fail meanwhile
             self._collect(self._workers.finished(wait_s=0.05))
             self._sink.poll(0)
+            self._maybe_commit()  # a long settle must not outlast a transaction's timeout
             if not self._workers.in_flight:
                 remaining = self._sink.flush(max(deadline - self._clock.monotonic(), 0.0))
                 return remaining == 0

@@ -408,3 +408,71 @@ def test_a_commit_that_fails_as_partitions_leave_is_retried_once_at_once() -> No
     source.committed.clear()
     pipeline.on_revoked([tp])
     assert source.committed == {tp: 5}
+
+
+def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops_the_service() -> (
+    None
+):
+    # Its records would become visible with a later commit while the next owner redoes
+    # their events: restarting aborts the transaction instead.
+    from service.errors import CommitError, TransactionError
+    from service.offsets import OffsetTracker
+
+    class SlowAcks:
+        exactly_once = True
+
+        def commit(
+            self, tracker: OffsetTracker, only: set[tuple[str, int]] | None = None
+        ) -> dict[tuple[str, int], int]:
+            raise CommitError("3 records not acknowledged within 10 s")
+
+    source, sink, clock = FakeSource([]), FakeSink(), FakeClock()
+    caller, metrics, health = make_caller(FakeTransport(), clock)
+    pipeline = Pipeline(
+        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
+        health=health, committer=SlowAcks(),
+        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=BatchLimits()),
+    )  # fmt: skip
+    source.subscribe(pipeline)
+    pipeline.on_revoked([("subscription-events", 0)])
+    assert isinstance(pipeline._failed(), TransactionError)
+
+
+def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() -> None:
+    # exactly_once: nothing committed during a minute-long settle would let the broker abort
+    # the open transaction (transaction.timeout.ms) and stop the service.
+    from service.offsets import OffsetTracker
+
+    class CountingCommitter:
+        exactly_once = False
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def commit(
+            self, tracker: OffsetTracker, only: set[tuple[str, int]] | None = None
+        ) -> dict[tuple[str, int], int]:
+            self.calls += 1
+            return {}
+
+    clock = FakeClock()
+
+    def slow(request: dict[str, object]) -> HttpReply:
+        for _ in range(10):  # HubSpot takes ten seconds
+            clock.advance(1.0)
+            time.sleep(0.02)
+        return ok_for(request)
+
+    source, sink = FakeSource([raw({"id": "a", "properties": {}}, offset=0)]), FakeSink()
+    caller, metrics, health = make_caller(FakeTransport(slow), clock)
+    committer = CountingCommitter()
+    pipeline = Pipeline(
+        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
+        health=health, committer=committer,
+        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=BatchLimits(max_wait_s=0)),
+    )  # fmt: skip
+    source.subscribe(pipeline)
+    pipeline.step()
+    before = committer.calls
+    pipeline.on_revoked([("subscription-events", 0)])
+    assert committer.calls - before >= 5  # about one a second, plus the revocation's own

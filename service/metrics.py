@@ -12,6 +12,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -184,7 +185,8 @@ class Metrics:
         frozen lag left behind would add to the group's total and set off alerts)."""
         labels = (tp[0], str(tp[1]))
         for gauge in (self.consumer_lag, self.committed_offset, self.last_commit_timestamp):
-            gauge.remove(*labels)
+            with suppress(KeyError):  # never set (older prometheus_client raises then)
+                gauge.remove(*labels)
 
 
 class BulkHistogram:

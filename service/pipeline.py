@@ -78,6 +78,7 @@ class Pipeline:
         self._fatal: ServiceError | None = None
         self._hard_stop = hard_stop or threading.Event()
         self._handover = handover or Handover()
+        self._intake_complete = True  # False from a poll until its messages are tracked
         self._next_commit = 0.0
         self._next_gauges = 0.0
         self._accepted_bytes = 0
@@ -134,10 +135,15 @@ class Pipeline:
         Kafka has nothing to give, and with batches in flight the loop waits on those."""
         busy = self._paused or self._workers.in_flight > 0
         timeout = 0.0 if busy else self._poll_timeout()
+        # The consumer's position counts everything it handed over: it may stand in for a
+        # commit position only once all of that is tracked (not inside a rebalance callback
+        # of the poll, nor after a poll whose messages were never accepted).
+        self._intake_complete = False
         messages = self._source.poll(self._cfg.poll_max_messages, timeout)
         if messages:
             self._metrics.events_consumed.inc(len(messages))
             self._accept(messages, self._clock.monotonic())
+        self._intake_complete = True
         return messages
 
     def _worker_wait(self, messages: list[RawMessage]) -> float:
@@ -245,7 +251,9 @@ class Pipeline:
     def _commit(self, only: set[TopicPartition] | None = None, *, last: bool = False) -> None:
         """Commit finished work. `last`: the partitions leave after this commit, so a failure
         is retried once at once (nobody would retry it later)."""
-        caught_up = self._tracker.caught_up()
+        if self._committer.exactly_once and self._failed() is not None:
+            return  # the open transaction is to be aborted, not committed (e.g. on close)
+        caught_up = self._tracker.caught_up() if self._intake_complete else []
         if caught_up:
             self._tracker.advance(self._source.positions(caught_up))
         for attempt in range(2 if last else 1):

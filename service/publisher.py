@@ -146,7 +146,8 @@ class OutcomePublisher:
         by_trace_id, topics, in_order = outcome.by_trace_id, self._topics, self._release
         handed_over = {id(item) for item in outcome.handed_over}  # their next owner redoes them
         for item in outcome.batch.inputs:
-            if handed_over and id(item) in handed_over:
+            if handed_over and id(item) in handed_over:  # no records: they leave the buffer
+                self.emitted_bytes += sum(event.raw.size for event in item.events)
                 continue
             result = by_trace_id[item.trace_id]
             status = result.status

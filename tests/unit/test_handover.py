@@ -107,18 +107,19 @@ def _result_ids(sink: FakeSink) -> list[str]:
 def test_a_batch_retrying_when_its_partition_is_handed_over_never_sends_it_again() -> None:
     hubspot = _Recorder("503", "ok")
     source, sink = FakeSource(_messages(("a", 0))), FakeSink()
-    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=0.5)
+    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=2.0)
     source.subscribe(pipeline)
     pipeline.step()
     deadline = time.monotonic() + 5
     while not hubspot.sent:  # the first attempt failed; the batch now waits to retry
         assert time.monotonic() < deadline
         time.sleep(0.005)
-    pipeline.on_revoked([P0])  # the retry is still 0.5 s away: the settle gives up first
+    pipeline.on_revoked([P0])  # the retry is still 2 s away: the settle (0.1 s) gives up first
     _step_until_idle(pipeline)
     assert hubspot.sent == [["a"]]  # the next owner sends it; this member never again
     assert _result_ids(sink) == []  # nor does it publish a result for it
     assert pipeline._failed() is None
+    assert pipeline._buffered_bytes() == 0  # it left the buffer (else pauses never lift)
 
 
 def test_the_partition_goes_only_once_a_request_on_the_wire_has_ended() -> None:
@@ -145,7 +146,7 @@ def test_the_partition_goes_only_once_a_request_on_the_wire_has_ended() -> None:
 def test_inputs_of_partitions_still_owned_are_sent_committed_and_reported() -> None:
     hubspot = _Recorder("503", "ok")
     source, sink = FakeSource(_messages(("a", 0), ("b", 1))), FakeSink()
-    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=0.5)
+    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=2.0)
     source.subscribe(pipeline)
     pipeline.on_assigned([P1])
     pipeline.step()

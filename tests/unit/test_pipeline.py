@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 
 import orjson
+import pytest
 
 from service.batching import BatchLimits
 from service.clock import FakeClock
@@ -420,10 +421,12 @@ def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops
 
     class SlowAcks:
         exactly_once = True
+        calls = 0
 
         def commit(
             self, tracker: OffsetTracker, only: set[tuple[str, int]] | None = None
         ) -> dict[tuple[str, int], int]:
+            self.calls += 1
             raise CommitError("3 records not acknowledged within 10 s")
 
     source, sink, clock = FakeSource([]), FakeSink(), FakeClock()
@@ -436,6 +439,11 @@ def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops
     source.subscribe(pipeline)
     pipeline.on_revoked([("subscription-events", 0)])
     assert isinstance(pipeline._failed(), TransactionError)
+    committer = pipeline._committer
+    assert isinstance(committer, SlowAcks)
+    attempts = committer.calls
+    pipeline.on_revoked([("subscription-events", 1)])  # as closing the consumer does
+    assert committer.calls == attempts  # nothing more is committed: the restart aborts it
 
 
 def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() -> None:
@@ -476,3 +484,36 @@ def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() 
     before = committer.calls
     pipeline.on_revoked([("subscription-events", 0)])
     assert committer.calls - before >= 5  # about one a second, plus the revocation's own
+
+
+def test_a_caught_up_partition_commits_at_the_consumers_position() -> None:
+    tp = ("subscription-events", 0)
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(5)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
+    source.subscribe(pipeline)
+    _step_until(pipeline, lambda: pipeline._tracker.unfinished() == 0 and source.position == 5)
+    source.app_positions = {tp: 6}  # a transaction marker followed the last record
+    pipeline._commit()
+    assert source.committed == {tp: 6}
+
+
+def test_after_a_poll_whose_messages_were_never_accepted_no_position_is_taken_on_trust() -> None:
+    # The consumer's position counts messages handed over; if the loop failed before
+    # tracking them, committing that position would skip them for good.
+    tp = ("subscription-events", 0)
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(3)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
+    source.subscribe(pipeline)
+    _step_until(pipeline, lambda: pipeline._tracker.unfinished() == 0 and source.position == 3)
+
+    def failing_poll(max_messages: int, timeout_s: float) -> list[RawMessage]:
+        source.app_positions = {tp: 10}  # it handed over offsets 3 to 9...
+        raise RuntimeError("...and the loop never saw them")
+
+    source.poll = failing_poll  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        pipeline.step()
+    pipeline.on_revoked([tp])  # closing the consumer revokes, and commits
+    assert source.committed == {tp: 3}

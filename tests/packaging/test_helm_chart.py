@@ -503,13 +503,13 @@ def test_grace_period_covers_drain_one_hubspot_request_and_a_flush(
 ) -> None:
     pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
     data = _config_data(defaults)
-    needed = float(data["DRAIN_TIMEOUT_S"]) + float(data["HUBSPOT_TIMEOUT_S"]) + 15
+    needed = float(data["DRAIN_TIMEOUT_S"]) + float(data["HUBSPOT_TIMEOUT_S"]) + 25
     assert pod["terminationGracePeriodSeconds"] >= needed
 
 
 @pytest.mark.parametrize(
     "times",
-    [(30, 30, 30), (30, 45, 1), (60, 30, 30), (74, 30, 30), (40, 10, 15.5)],
+    [(30, 30, 30), (30, 45, 1), (60, 30, 30), (84, 30, 30), (50, 10, 15.5)],
     ids=["equal-to-drain", "below-drain", "above-drain", "one-short", "fractional"],
 )
 def test_grace_period_short_of_drain_request_and_flush_fails_the_render(
@@ -523,12 +523,12 @@ def test_grace_period_short_of_drain_request_and_flush_fails_the_render(
     )  # fmt: skip
     result = _run_template(helm, chart_dir, values, tmp_path)
     assert result.returncode != 0
-    assert "must be at least config.drainTimeoutS + config.hubspotTimeoutS + 15" in result.stderr, (
+    assert "must be at least config.drainTimeoutS + config.hubspotTimeoutS + 25" in result.stderr, (
         result.stderr
     )
 
 
-@pytest.mark.parametrize("times", [(75, 30, 30), (41, 10, 15.5)], ids=["exact", "fractional"])
+@pytest.mark.parametrize("times", [(85, 30, 30), (51, 10, 15.5)], ids=["exact", "fractional"])
 def test_grace_period_of_drain_request_and_flush_renders(
     helm: Path, chart_dir: Path, tmp_path: Path, times: tuple[int, float, float]
 ) -> None:

@@ -249,6 +249,17 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[i
         consumer.close()
 
 
+def wait_for_zero_lag(service: ServiceProcess, partitions: int, timeout_s: float = 30) -> None:
+    """Every partition's lag series is exported, and reads 0."""
+    name = "subscription_upserter_consumer_lag"
+
+    def caught_up() -> bool:
+        lags = service.samples(name)
+        return len(lags) == partitions and set(lags.values()) == {0}
+
+    wait_until(caught_up, timeout_s, f"zero lag on all {partitions} partitions")
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -16,6 +16,7 @@ from tests.integration.support import (
     result_counts,
     running_service,
     service_env,
+    wait_for_zero_lag,
     wait_until,
 )
 
@@ -47,12 +48,7 @@ def test_a_read_committed_reader_sees_exactly_one_result_per_offset(
         )
         # lag counts from the service's own commits: the consumer never sees the offsets
         # committed with a transaction (librdkafka's own figure stayed at the whole backlog)
-        lag = "subscription_upserter_consumer_lag"
-        wait_until(
-            lambda: len(service.samples(lag)) == 3 and set(service.samples(lag).values()) == {0},
-            30,
-            "zero lag on all three partitions",
-        )
+        wait_for_zero_lag(service, partitions=3)
         assert service.stop() == 0
     counts = result_counts(kafka_bootstrap, topics.output, "read_committed")
     assert set(counts) == input_offsets(kafka_bootstrap, topics.input)

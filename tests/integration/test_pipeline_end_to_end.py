@@ -24,6 +24,7 @@ from tests.integration.support import (
     run_until_results,
     running_service,
     service_env,
+    wait_for_zero_lag,
     wait_until,
 )
 
@@ -279,12 +280,7 @@ def test_input_written_in_transactions_is_committed_to_its_end_and_reads_no_lag(
             60,
             f"commits at each partition's end {ends}",
         )
-        lag = "subscription_upserter_consumer_lag"
-        wait_until(
-            lambda: len(service.samples(lag)) == 3 and set(service.samples(lag).values()) == {0},
-            30,
-            "zero lag on all three partitions",
-        )
+        wait_for_zero_lag(service, partitions=3)
         assert service.stop() == 0
 
 

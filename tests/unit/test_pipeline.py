@@ -9,6 +9,7 @@ import pytest
 
 from service.batching import BatchLimits
 from service.clock import FakeClock
+from service.commit import Committer
 from service.model import RawMessage
 from service.pipeline import Pipeline, PipelineConfig
 from service.records import Topics
@@ -19,6 +20,7 @@ from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, make_caller, o
 
 TOPICS = Topics(output="out", dlq="dlq")
 HALF_SECOND_WINDOW = BatchLimits(max_size=100, max_wait_s=0.5)
+NO_WINDOW = BatchLimits(max_wait_s=0)
 
 
 def _pipeline(
@@ -256,6 +258,33 @@ def _step_until(pipeline: Pipeline, done: Callable[[], bool]) -> None:
         time.sleep(0.001)
 
 
+def _settled(events: int) -> tuple[Pipeline, FakeSource]:
+    """A loop that has read `events` events of one partition and finished them all."""
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(events)]
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
+    source.subscribe(pipeline)
+    _step_until(pipeline, lambda: not pipeline._tracker.unfinished() and source.position == events)
+    return pipeline, source
+
+
+def _with_committer(
+    source: FakeSource,
+    sink: FakeSink,
+    transport: FakeTransport,
+    clock: FakeClock,
+    *,
+    committer: Committer,
+    batching: BatchLimits = NO_WINDOW,
+) -> Pipeline:
+    caller, metrics, health = make_caller(transport, clock)
+    return Pipeline(
+        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
+        health=health, committer=committer,
+        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=batching),
+    )  # fmt: skip
+
+
 def test_events_dropped_with_a_revoked_partition_leave_the_buffer() -> None:
     # Events still waiting in the batcher when their partition is revoked are read again by
     # its next owner. They must leave the byte count too: otherwise every rebalance leaks
@@ -368,12 +397,9 @@ def test_after_a_commit_fails_in_a_rebalance_callback_the_turn_goes_no_further()
 
     messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(5)]
     source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
-    caller, metrics, health = make_caller(FakeTransport(), clock)
-    pipeline = Pipeline(
-        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
-        health=health, committer=FailingTransactions(),
-        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=BatchLimits(max_wait_s=0)),
-    )  # fmt: skip
+    pipeline = _with_committer(
+        source, sink, FakeTransport(), clock, committer=FailingTransactions()
+    )
     source.subscribe(pipeline)
     real_poll = source.poll
 
@@ -392,11 +418,7 @@ def test_a_commit_that_fails_as_partitions_leave_is_retried_once_at_once() -> No
     from service.errors import CommitError
 
     tp = ("subscription-events", 0)
-    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(5)]
-    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
-    pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
-    source.subscribe(pipeline)
-    _step_until(pipeline, lambda: pipeline._tracker.unfinished() == 0 and source.position == 5)
+    pipeline, source = _settled(events=5)
     failures = [CommitError("coordinator moved")]
     real_commit = source.commit
 
@@ -430,12 +452,9 @@ def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops
             raise CommitError("3 records not acknowledged within 10 s")
 
     source, sink, clock = FakeSource([]), FakeSink(), FakeClock()
-    caller, metrics, health = make_caller(FakeTransport(), clock)
-    pipeline = Pipeline(
-        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
-        health=health, committer=SlowAcks(),
-        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=BatchLimits()),
-    )  # fmt: skip
+    pipeline = _with_committer(
+        source, sink, FakeTransport(), clock, committer=SlowAcks(), batching=BatchLimits()
+    )
     source.subscribe(pipeline)
     pipeline.on_revoked([("subscription-events", 0)])
     assert isinstance(pipeline._failed(), TransactionError)
@@ -472,13 +491,8 @@ def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() 
         return ok_for(request)
 
     source, sink = FakeSource([raw({"id": "a", "properties": {}}, offset=0)]), FakeSink()
-    caller, metrics, health = make_caller(FakeTransport(slow), clock)
     committer = CountingCommitter()
-    pipeline = Pipeline(
-        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
-        health=health, committer=committer,
-        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=BatchLimits(max_wait_s=0)),
-    )  # fmt: skip
+    pipeline = _with_committer(source, sink, FakeTransport(slow), clock, committer=committer)
     source.subscribe(pipeline)
     pipeline.step()
     before = committer.calls
@@ -488,11 +502,7 @@ def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() 
 
 def test_a_caught_up_partition_commits_at_the_consumers_position() -> None:
     tp = ("subscription-events", 0)
-    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(5)]
-    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
-    pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
-    source.subscribe(pipeline)
-    _step_until(pipeline, lambda: pipeline._tracker.unfinished() == 0 and source.position == 5)
+    pipeline, source = _settled(events=5)
     source.app_positions = {tp: 6}  # a transaction marker followed the last record
     pipeline._commit()
     assert source.committed == {tp: 6}
@@ -502,11 +512,7 @@ def test_after_a_poll_whose_messages_were_never_accepted_no_position_is_taken_on
     # The consumer's position counts messages handed over; if the loop failed before
     # tracking them, committing that position would skip them for good.
     tp = ("subscription-events", 0)
-    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(3)]
-    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
-    pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
-    source.subscribe(pipeline)
-    _step_until(pipeline, lambda: pipeline._tracker.unfinished() == 0 and source.position == 3)
+    pipeline, source = _settled(events=3)
 
     def failing_poll(max_messages: int, timeout_s: float) -> list[RawMessage]:
         source.app_positions = {tp: 10}  # it handed over offsets 3 to 9...

@@ -192,7 +192,7 @@ def _sink_and_committer(
         f"{settings.kafka_group_id}-{socket.gethostname()}"
     )
     sink = TransactionalKafkaSink(producer_config(common), transactional_id)
-    return sink, TransactionCommitter(source, sink, flush_timeout_s=60)
+    return sink, TransactionCommitter(source, sink, flush_timeout_s=10)  # within the grace period
 
 
 # The loop allocates a few objects per event and keeps thousands of events buffered, none of

@@ -120,6 +120,24 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
+def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s: float) -> None:
+    """A revoke may take the settle, then a request on the wire: longer than
+    `max.poll.interval.ms`, and the broker evicts the member mid-revoke."""
+    configured = settings.kafka_extra_config.get("max.poll.interval.ms")
+    if configured is None or isinstance(configured, bool):
+        return
+    revoke_s = settle_s + settings.hubspot_timeout_s + 5
+    if float(configured) / 1000 < revoke_s:
+        log.warning(
+            "max.poll.interval.ms %s is below what a revoke may take (%.0f s: %.0f s for "
+            "batches to finish, then up to HUBSPOT_TIMEOUT_S + 5 s for a request on the "
+            "wire); a long revoke can get this member evicted from the group",
+            configured,
+            revoke_s,
+            settle_s,
+        )
+
+
 def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running:
     """Create the adapters, the caller and the pipeline, and start the HTTP endpoints."""
     clock = SystemClock()
@@ -165,6 +183,8 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
     )
     sink, committer = _sink_and_committer(settings, common, source)
+    config = pipeline_config(settings)
+    warn_if_a_revoke_can_outlast_the_poll_interval(settings, config.rebalance_timeout_s)
     pipeline = Pipeline(
         source=source,
         sink=sink,
@@ -173,7 +193,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         clock=clock,
         metrics=metrics,
         health=health,
-        config=pipeline_config(settings),
+        config=config,
         hard_stop=hard_stop,
         handover=handover,
         on_partition_share=limiter.set_guaranteed_share,

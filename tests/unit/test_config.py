@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from service.app import pipeline_config, warn_if_a_revoke_can_outlast_the_poll_interval
 from service.config import Settings, check_files, load_settings
 from service.errors import ConfigError
 
@@ -107,3 +108,17 @@ def test_versions_and_object_types_hubspot_uses_are_accepted(
     env.setenv("HUBSPOT_API_VERSION", version)
     env.setenv("HUBSPOT_OBJECT_TYPE", object_type)
     assert load_settings().upsert_path == path
+
+
+@pytest.mark.parametrize(("poll_interval_ms", "warned"), [(8_000, True), (300_000, False)])
+def test_a_poll_interval_shorter_than_a_revoke_may_take_is_warned_about(
+    env: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    poll_interval_ms: int,
+    warned: bool,
+) -> None:
+    env.setenv("KAFKA_EXTRA_CONFIG", f'{{"max.poll.interval.ms": {poll_interval_ms}}}')
+    settings = load_settings()
+    settle_s = pipeline_config(settings).rebalance_timeout_s
+    warn_if_a_revoke_can_outlast_the_poll_interval(settings, settle_s)
+    assert ("can get this member evicted" in caplog.text) is warned

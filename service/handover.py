@@ -47,8 +47,10 @@ class Handover:
             gone = self._handed_over.get(seq)
             if not gone:
                 return inputs, []
-            kept = [item for item in inputs if not _all_in(item, gone)]
-            dropped = [item for item in inputs if _all_in(item, gone)]
+            kept: list[BatchInput] = []
+            dropped: list[BatchInput] = []
+            for item in inputs:
+                (dropped if _all_in(item, gone) else kept).append(item)
         return kept, dropped
 
     @contextmanager

@@ -253,9 +253,7 @@ class Pipeline:
         is retried once at once (nobody would retry it later)."""
         if self._committer.exactly_once and self._failed() is not None:
             return  # the open transaction is to be aborted, not committed (e.g. on close)
-        caught_up = self._tracker.caught_up() if self._intake_complete else []
-        if caught_up:
-            self._tracker.advance(self._source.positions(caught_up))
+        self._advance_caught_up()
         for attempt in range(2 if last else 1):
             try:
                 positions = self._committer.commit(self._tracker, only)
@@ -276,6 +274,13 @@ class Pipeline:
                 "could not commit before partitions left; restarting aborts the transaction "
                 "(their next owner redoes the events)"
             )
+
+    def _advance_caught_up(self) -> None:
+        """Partitions with nothing unfinished commit at the consumer's position (past
+        transaction markers), once everything it handed over is tracked."""
+        caught_up = self._tracker.caught_up() if self._intake_complete else []
+        if caught_up:
+            self._tracker.advance(self._source.positions(caught_up))
 
     def _report_commit(self, positions: dict[TopicPartition, int]) -> None:
         self._metrics.commits.labels("ok").inc()

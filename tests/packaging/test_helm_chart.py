@@ -498,6 +498,15 @@ def test_pods_spread_over_zones_and_nodes(defaults: list[Manifest]) -> None:
     )
 
 
+def _grace_values(grace: float, drain: float, timeout: float) -> dict[str, object]:
+    """Required values with a grace period, drain timeout and HubSpot request timeout."""
+    return _merge(
+        REQUIRED,
+        {"terminationGracePeriodSeconds": grace,
+         "config": {"drainTimeoutS": drain, "hubspotTimeoutS": timeout}},
+    )  # fmt: skip
+
+
 def test_grace_period_covers_drain_one_hubspot_request_and_a_flush(
     defaults: list[Manifest],
 ) -> None:
@@ -515,12 +524,7 @@ def test_grace_period_covers_drain_one_hubspot_request_and_a_flush(
 def test_grace_period_short_of_drain_request_and_flush_fails_the_render(
     helm: Path, chart_dir: Path, tmp_path: Path, times: tuple[int, float, float]
 ) -> None:
-    grace, drain, timeout = times  # grace period, drain timeout, HubSpot request timeout
-    values = _merge(
-        REQUIRED,
-        {"terminationGracePeriodSeconds": grace,
-         "config": {"drainTimeoutS": drain, "hubspotTimeoutS": timeout}},
-    )  # fmt: skip
+    values = _grace_values(*times)
     result = _run_template(helm, chart_dir, values, tmp_path)
     assert result.returncode != 0
     assert "must be at least config.drainTimeoutS + config.hubspotTimeoutS + 25" in result.stderr, (
@@ -532,12 +536,7 @@ def test_grace_period_short_of_drain_request_and_flush_fails_the_render(
 def test_grace_period_of_drain_request_and_flush_renders(
     helm: Path, chart_dir: Path, tmp_path: Path, times: tuple[int, float, float]
 ) -> None:
-    grace, drain, timeout = times  # grace period, drain timeout, HubSpot request timeout
-    values = _merge(
-        REQUIRED,
-        {"terminationGracePeriodSeconds": grace,
-         "config": {"drainTimeoutS": drain, "hubspotTimeoutS": timeout}},
-    )  # fmt: skip
+    values = _grace_values(*times)
     assert _run_template(helm, chart_dir, values, tmp_path).returncode == 0
 
 

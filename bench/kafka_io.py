@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from devstack.kafka import create_topics
+from devstack.kafka import create_topics, watermark_offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class TopicWatch:
 
     def highs(self) -> dict[int, int]:
         return {
-            p: self._consumer.get_watermark_offsets(TopicPartition(self._topic, p), timeout=10)[1]
+            p: watermark_offsets(self._consumer, TopicPartition(self._topic, p), 10)[1]
             for p in self._partitions
         }
 

@@ -12,6 +12,7 @@ from devstack.kafka.broker import (
     LocalBroker,
     create_topics,
     free_ports,
+    watermark_offsets,
 )
 from devstack.kafka.libs import DevstackError, ensure_kafka_libs, kafka_version, libs_dir
 
@@ -26,4 +27,5 @@ __all__ = [
     "free_ports",
     "kafka_version",
     "libs_dir",
+    "watermark_offsets",
 ]

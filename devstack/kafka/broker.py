@@ -36,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from devstack.kafka.libs import DevstackError, ensure_kafka_libs, find_executable
@@ -631,7 +631,49 @@ def create_topics(
             if _topic_ready(admin, name, count, max(0.5, min(5.0, remaining))):
                 del pending[name]
         if not pending:
-            return
+            break
         if time.monotonic() >= deadline:
             raise DevstackError(f"topics {sorted(pending)} have no leaders after {timeout_s}s")
         time.sleep(0.1)
+    _wait_until_leaders_answer(bootstrap, topics, deadline)
+
+
+def _wait_until_leaders_answer(bootstrap: str, topics: Mapping[str, int], deadline: float) -> None:
+    """Wait until every partition's leader answers an offsets request.
+
+    In KRaft the metadata can name a leader a moment before that broker acts as one, and a
+    request in that gap fails with NOT_LEADER_FOR_PARTITION.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"devstack-{uuid.uuid4().hex}",
+            "logger": _CLIENT_LOG,
+        }
+    )
+    try:
+        for name, count in topics.items():
+            for partition in range(count):
+                watermark_offsets(
+                    consumer, TopicPartition(name, partition), max(0.5, deadline - time.monotonic())
+                )
+    finally:
+        consumer.close()
+
+
+def watermark_offsets(
+    consumer: Consumer, partition: TopicPartition, timeout_s: float
+) -> tuple[int, int]:
+    """The partition's (low, high) watermarks, asked again while its leader is not yet acting."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                partition, timeout=max(0.5, min(5.0, deadline - time.monotonic()))
+            )
+            return int(low), int(high)
+        except KafkaException as exc:
+            if time.monotonic() >= deadline:
+                where = f"{partition.topic}[{partition.partition}]"
+                raise DevstackError(f"{where} gave no offsets in {timeout_s}s: {exc}") from exc
+            time.sleep(0.1)

@@ -6,12 +6,20 @@ import socket
 import time
 import uuid
 from pathlib import Path
+from typing import cast
 
 import pytest
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from devstack.kafka.broker import BrokerError, Listener, LocalBroker, create_topics
+from devstack.kafka.broker import (
+    BrokerError,
+    Listener,
+    LocalBroker,
+    create_topics,
+    watermark_offsets,
+)
+from devstack.kafka.libs import DevstackError
 from tests.kafka_support import TopicFactory
 
 
@@ -167,3 +175,30 @@ def test_start_failure_names_the_cause_and_kills_the_jvm(tmp_path: Path) -> None
             broker.start(timeout_s=60)
     assert "tail of" in str(info.value)
     assert not broker.is_running
+
+
+class _LeaderNotYetActing:
+    """A consumer whose partition leader answers NOT_LEADER_FOR_PARTITION `refusals` times."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.asked = 0
+
+    def get_watermark_offsets(self, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+        self.asked += 1
+        if self.asked <= self.refusals:
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+        return 0, 7
+
+
+def test_watermark_offsets_asks_again_while_the_leader_is_not_yet_acting() -> None:
+    consumer = _LeaderNotYetActing(refusals=2)
+    partition = TopicPartition("t", 0)
+    assert watermark_offsets(cast(Consumer, consumer), partition, timeout_s=10) == (0, 7)
+    assert consumer.asked == 3
+
+
+def test_watermark_offsets_gives_up_with_the_partition_named() -> None:
+    consumer = _LeaderNotYetActing(refusals=10**6)
+    with pytest.raises(DevstackError, match=r"t\[0\] gave no offsets"):
+        watermark_offsets(cast(Consumer, consumer), TopicPartition("t", 0), timeout_s=0.3)

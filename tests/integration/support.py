@@ -19,7 +19,7 @@ import httpx
 import orjson
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from devstack.kafka.broker import create_topics
+from devstack.kafka import create_topics, watermark_offsets
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "integration-token-5f1c2a"
@@ -195,7 +195,7 @@ def read_all(bootstrap: str, topic: str, *, isolation: str = "read_committed") -
         metadata = consumer.list_topics(topic, timeout=10)
         ends = {}
         for partition in metadata.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, high = watermark_offsets(consumer, TopicPartition(topic, partition), 10)
             if high > low:
                 ends[partition] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])

@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from devstack.emulator import RunningEmulator
+from devstack.kafka import watermark_offsets
 from tests.integration.support import (
     ID_PROPERTY,
     TOKEN,
@@ -287,6 +288,6 @@ def test_input_written_in_transactions_is_committed_to_its_end_and_reads_no_lag(
 def _high_watermark(bootstrap: str, topic: str, partition: int) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
     try:
-        return int(consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)[1])
+        return watermark_offsets(consumer, TopicPartition(topic, partition), 10)[1]
     finally:
         consumer.close()

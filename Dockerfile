@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # subscription-upserter image.
-#   builder: builds wheels for the runtime dependencies (from pyproject.toml only, so the
-#            dependency layers are cached until pyproject.toml changes) and installs them
-#            into a virtualenv at /opt/venv.
+#   builder: installs the runtime dependencies from requirements.lock (exact versions,
+#            hash-checked, prebuilt wheels only) into a virtualenv at /opt/venv; the layer
+#            is cached until the lock changes.
 #   runtime: the same pinned slim base, the venv and the `service/` package; no compilers,
 #            no pip caches, no dev tools (devstack/, tests/, bench/, helm/ never enter the
 #            build context, see .dockerignore). Runs as the fixed non-root UID/GID 10001 and
@@ -15,12 +15,12 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-# Dependencies first: this layer only changes with pyproject.toml.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(deps))" > requirements.txt \
- && pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt \
- && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels -r requirements.txt \
+# Dependencies first: this layer only changes with requirements.lock, the runtime
+# dependencies pinned with their hashes (scripts/lock); pip refuses any file that differs.
+COPY requirements.lock ./
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary :all: \
+      -r requirements.lock \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \
  && /opt/venv/bin/python -m compileall -q /opt/venv
 

@@ -1,9 +1,10 @@
 """The Dockerfile and .dockerignore, read as text: no Docker engine runs here.
 
-Covers: pinned slim base, multi-stage with dependencies in their own layer before the code,
-no compilers or pip caches in the final stage, fixed non-root user, read-only-root friendly
-environment, exec-form entrypoint, import smoke test, exposed port, and a build context
-(computed with Docker's .dockerignore rules) that holds no dev tools, tests or chart.
+Covers: pinned slim base, multi-stage with the hash-locked dependencies in their own layer
+before the code, no compilers or pip caches in the final stage, fixed non-root user,
+read-only-root friendly environment, exec-form entrypoint, import smoke test, exposed port,
+and a build context (computed with Docker's .dockerignore rules) that holds no dev tools,
+tests or chart.
 """
 
 from __future__ import annotations
@@ -94,13 +95,14 @@ def test_builder_stage_is_named_and_final_stage_copies_only_the_venv_from_it() -
     assert from_builder == ["--from=builder /opt/venv /opt/venv"]
 
 
-def test_dependencies_are_built_from_pyproject_before_the_code_is_copied() -> None:
+def test_dependencies_come_from_the_hashed_lock_before_the_code_is_copied() -> None:
     builder = _stages()[0]
     steps = [f"{keyword} {rest}" for keyword, rest in builder]
-    copy_pyproject = next(i for i, s in enumerate(steps) if s.startswith("COPY pyproject.toml"))
-    wheel = next(i for i, s in enumerate(steps) if "pip wheel" in s)
-    assert copy_pyproject < wheel
-    assert "tomllib" in steps[wheel] and "/wheels" in steps[wheel]
+    copy_lock = next(i for i, s in enumerate(steps) if s.startswith("COPY requirements.lock"))
+    install = next(i for i, s in enumerate(steps) if "pip install" in s)
+    assert copy_lock < install
+    for flag in ("--require-hashes", "--only-binary :all:", "-r requirements.lock"):
+        assert flag in steps[install], flag
     assert not any(s.startswith("COPY") and "service" in s for s in steps), (
         "the builder must not see the code: dependency layers would rebuild on every change"
     )
@@ -216,12 +218,12 @@ def _build_context() -> set[str]:
     return context
 
 
-def test_build_context_holds_only_pyproject_and_the_service_package() -> None:
+def test_build_context_holds_only_the_lock_and_the_service_package() -> None:
     context = _build_context()
-    assert "pyproject.toml" in context
+    assert "requirements.lock" in context
     assert "service/app.py" in context and "service/__main__.py" in context
     for path in context:
-        assert path == "pyproject.toml" or path.startswith("service/"), path
+        assert path == "requirements.lock" or path.startswith("service/"), path
         assert "__pycache__" not in path and not path.endswith(".pyc"), path
 
 

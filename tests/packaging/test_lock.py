@@ -1,0 +1,82 @@
+"""requirements.lock: what the image installs (pip --require-hashes) and the tests run on.
+
+It must pin every runtime dependency of pyproject.toml within its range, with hashes, and
+hold no development tool; the .venv the tests use must have exactly these versions.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOCK = REPO_ROOT / "requirements.lock"
+PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)")
+
+
+def _entries() -> dict[str, tuple[Version, list[str]]]:
+    """name -> (pinned version, its sha256 hashes), continuation lines joined."""
+    entries: dict[str, tuple[Version, list[str]]] = {}
+    current: str | None = None
+    for line in LOCK.read_text().splitlines():
+        pin = PIN.match(line)
+        if pin:
+            current = canonicalize_name(pin.group(1))
+            entries[current] = (Version(pin.group(2)), [])
+        elif current and line.strip().startswith("--hash="):
+            entries[current][1].append(line.strip().removeprefix("--hash=").rstrip(" \\"))
+        elif not line.startswith(" "):
+            current = None
+    return entries
+
+
+def _runtime_requirements() -> list[Requirement]:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    return [Requirement(text) for text in project["dependencies"]]
+
+
+def _dev_requirements() -> list[Requirement]:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    return [Requirement(text) for text in project["optional-dependencies"]["dev"]]
+
+
+@pytest.mark.parametrize("requirement", _runtime_requirements(), ids=str)
+def test_each_runtime_dependency_is_pinned_within_its_range(requirement: Requirement) -> None:
+    entries = _entries()
+    name = canonicalize_name(requirement.name)
+    assert name in entries, f"{name} is not in requirements.lock: run scripts/lock"
+    version, _ = entries[name]
+    assert requirement.specifier.contains(version), f"{name}=={version} is outside {requirement}"
+
+
+def test_every_pin_carries_sha256_hashes() -> None:
+    entries = _entries()
+    assert len(entries) >= len(_runtime_requirements())
+    for name, (_, hashes) in entries.items():
+        assert hashes, f"{name} has no hash"
+        for digest in hashes:
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), (name, digest)
+
+
+def test_no_development_tool_is_locked_into_the_image() -> None:
+    entries = _entries()
+    runtime = {canonicalize_name(r.name) for r in _runtime_requirements()}
+    for requirement in _dev_requirements():
+        name = canonicalize_name(requirement.name)
+        if name not in runtime:
+            assert name not in entries, f"dev dependency {name} is in requirements.lock"
+
+
+def test_the_tests_run_the_versions_the_image_ships() -> None:
+    for name, (version, _) in _entries().items():
+        installed = Version(metadata.version(name))
+        assert installed == version, (
+            f"{name} {installed} is installed, the lock has {version}: run scripts/bootstrap"
+        )

@@ -137,6 +137,7 @@ class UpsertCaller:
         started = self._clock.monotonic()
         with self._handover.on_the_wire(run.seq, inputs) as allowed:
             if not allowed:
+                self._limiter.give_back()  # unused: another batch (or a probe) may take it
                 return None
             reply = self._post(body, started)
         if not isinstance(reply, HttpReply):

@@ -9,6 +9,7 @@ may still send in the current window, so replicas slow down together.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from bisect import bisect_left, bisect_right
@@ -102,6 +103,7 @@ class RateLimiter:
         self._hold_started = -math.inf
         self._probing = False
         self._probe_owner: int | None = None
+        self._last_slot: dict[int, float] = {}  # by thread: the slot it may give back
         self._lock = threading.Lock()
 
     @property
@@ -133,9 +135,22 @@ class RateLimiter:
             if self._probing:
                 self._probe_owner = me
             sent.append(now)
+            self._last_slot[me] = now
             while sent[0] < now - self._interval - window:
                 sent.popleft()
             return 0.0
+
+    def give_back(self) -> None:
+        """The calling thread sends nothing with the slot it last took: the slot frees, and
+        if it was to probe after a hold, another thread may probe instead."""
+        with self._lock:
+            me = threading.get_ident()
+            slot = self._last_slot.pop(me, None)
+            if slot is not None:
+                with contextlib.suppress(ValueError):  # already aged out of the window
+                    self._sent.remove(slot)
+            if self._probe_owner == me:
+                self._probe_owner = None
 
     def observe(self, headers: RateLimitHeaders, sent_at: float) -> None:
         """Adopt the server's budget and estimate other clients' share of it."""

@@ -16,14 +16,21 @@ from service.clock import SystemClock
 from service.handover import Handover
 from service.health import Health
 from service.metrics import Metrics
-from service.model import RawMessage
+from service.model import Batch, BatchInput, RawMessage
 from service.pipeline import Pipeline, PipelineConfig
 from service.ratelimit import RateLimiter
 from service.records import Topics
 from service.responses import HttpReply
 from service.retry import Backoff
-from tests.unit.factories import LIMITS, raw
-from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, ok_for, reply
+from tests.unit.factories import LIMITS, event, raw
+from tests.unit.fakes import (
+    FakeSink,
+    FakeSource,
+    FakeTransport,
+    acquire_from_another_thread,
+    ok_for,
+    reply,
+)
 
 P0, P1 = ("subscription-events", 0), ("subscription-events", 1)
 
@@ -162,3 +169,39 @@ def test_inputs_of_partitions_still_owned_are_sent_committed_and_reported() -> N
         pipeline.step()
     pipeline._commit()
     assert source.committed == {P0: 0, P1: 2}  # P0 as it was handed over: a still unfinished
+
+
+class _HandedOverAsItsSlotIsTaken(RateLimiter):
+    """A limiter during whose wait the batch's partition is handed over."""
+
+    def __init__(self, handover: Handover, seq: int) -> None:
+        super().__init__(190, 10.0, SystemClock())
+        self._handover, self._seq = handover, seq
+
+    def try_acquire(self) -> float:
+        wait = super().try_acquire()
+        if wait == 0:
+            self._handover.hand_over({P0}, [self._seq], wait_s=0)
+        return wait
+
+
+def test_a_slot_taken_for_inputs_handed_over_meanwhile_is_given_back() -> None:
+    handover = Handover()
+    limiter = _HandedOverAsItsSlotIsTaken(handover, seq=7)
+    hubspot = _Recorder("ok")
+    caller = UpsertCaller(
+        FakeTransport(hubspot),
+        limiter=limiter,
+        clock=SystemClock(),
+        metrics=Metrics(CollectorRegistry()),
+        health=Health(SystemClock()),
+        policy=CallerPolicy(backoff=Backoff(base_s=0.01, cap_s=0.01), auth_retry_s=1.0),
+        aborted=lambda: False,
+        handover=handover,
+    )
+    item = BatchInput("a", "external_subscription_id", "trace-a", {"x": "1"}, [event("a", 0)])
+    outcome = caller.execute(Batch(7, [item], 0.0))
+    assert hubspot.sent == []
+    assert outcome.handed_over == [item]
+    # Before any reply the limiter lets one request out at a time: the slot came back.
+    assert acquire_from_another_thread(limiter) == 0

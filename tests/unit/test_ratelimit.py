@@ -260,3 +260,21 @@ def test_a_reply_to_a_request_sent_as_the_hold_began_counts_as_sent_before_it() 
     clock.advance(300)
     assert limiter.try_acquire() == 0  # the probe
     assert acquire_from_another_thread(limiter) > 0
+
+
+def test_a_slot_given_back_unused_is_free_for_the_next_request() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(190, 10.0, clock)  # before any reply: one request at a time
+    assert limiter.try_acquire() == 0
+    assert acquire_from_another_thread(limiter) > 0
+    limiter.give_back()  # its inputs were handed over meanwhile: it sends nothing
+    assert acquire_from_another_thread(limiter) == 0
+
+
+def test_a_probe_given_back_unused_lets_another_worker_probe() -> None:
+    limiter, clock, _ = _held_limiter()
+    clock.advance(300)
+    assert limiter.try_acquire() == 0  # this worker is to probe
+    assert acquire_from_another_thread(limiter) > 0
+    limiter.give_back()  # ... but sends nothing: without this the others would wait for good
+    assert acquire_from_another_thread(limiter) == 0

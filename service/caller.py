@@ -100,6 +100,12 @@ class UpsertCaller:
         self._handover = handover or Handover()
 
     def execute(self, batch: Batch) -> BatchOutcome:
+        try:
+            return self._execute(batch)
+        finally:
+            self._limiter.leave_probe()  # e.g. its inputs were handed over mid-probe
+
+    def _execute(self, batch: Batch) -> BatchOutcome:
         outcome = BatchOutcome(batch)
         run = _Run(work=deque([batch.inputs]), seq=batch.seq)
         while run.work:
@@ -137,7 +143,7 @@ class UpsertCaller:
         started = self._clock.monotonic()
         with self._handover.on_the_wire(run.seq, inputs) as allowed:
             if not allowed:
-                self._limiter.give_back()  # unused: another batch (or a probe) may take it
+                self._limiter.give_back()  # unused: another batch may take it
                 return None
             reply = self._post(body, started)
         if not isinstance(reply, HttpReply):

@@ -141,15 +141,18 @@ class RateLimiter:
             return 0.0
 
     def give_back(self) -> None:
-        """The calling thread sends nothing with the slot it last took: the slot frees, and
-        if it was to probe after a hold, another thread may probe instead."""
+        """The calling thread sends nothing with the slot it last took: the slot frees."""
         with self._lock:
-            me = threading.get_ident()
-            slot = self._last_slot.pop(me, None)
+            slot = self._last_slot.pop(threading.get_ident(), None)
             if slot is not None:
                 with contextlib.suppress(ValueError):  # already aged out of the window
                     self._sent.remove(slot)
-            if self._probe_owner == me:
+
+    def leave_probe(self) -> None:
+        """The calling thread has nothing more to send: if it was probing after a hold,
+        another thread may probe instead (else every worker would wait for this one)."""
+        with self._lock:
+            if self._probe_owner == threading.get_ident():
                 self._probe_owner = None
 
     def observe(self, headers: RateLimitHeaders, sent_at: float) -> None:

@@ -12,13 +12,13 @@ from prometheus_client import CollectorRegistry
 
 from service.batching import BatchLimits
 from service.caller import CallerPolicy, UpsertCaller
-from service.clock import SystemClock
+from service.clock import FakeClock, SystemClock
 from service.handover import Handover
 from service.health import Health
 from service.metrics import Metrics
 from service.model import Batch, BatchInput, RawMessage
 from service.pipeline import Pipeline, PipelineConfig
-from service.ratelimit import RateLimiter
+from service.ratelimit import RateLimiter, read_headers
 from service.records import Topics
 from service.responses import HttpReply
 from service.retry import Backoff
@@ -205,3 +205,30 @@ def test_a_slot_taken_for_inputs_handed_over_meanwhile_is_given_back() -> None:
     assert outcome.handed_over == [item]
     # Before any reply the limiter lets one request out at a time: the slot came back.
     assert acquire_from_another_thread(limiter) == 0
+
+
+def test_a_probe_whose_inputs_are_handed_over_lets_another_worker_probe() -> None:
+    clock, handover = FakeClock(), Handover()
+    limiter = RateLimiter(190, 10.0, clock)
+    limiter.observe(read_headers({"x-hubspot-ratelimit-remaining": "189"}), clock.monotonic())
+    assert limiter.hold_then_probe(30, sent_at=clock.monotonic())  # e.g. credentials refused
+
+    def down_then_handed_over(request: dict[str, object]) -> HttpReply:
+        handover.hand_over({P0}, [7], wait_s=0)  # revoked while the probe is out
+        return reply(503, {"status": "error", "message": "down"})
+
+    caller = UpsertCaller(
+        FakeTransport(down_then_handed_over),
+        limiter=limiter,
+        clock=clock,
+        metrics=Metrics(CollectorRegistry(), clock.monotonic),
+        health=Health(clock),
+        policy=CallerPolicy(backoff=Backoff(base_s=1.0, cap_s=1.0), auth_retry_s=30.0),
+        aborted=lambda: False,
+        handover=handover,
+    )
+    item = BatchInput("a", "external_subscription_id", "trace-a", {"x": "1"}, [event("a", 0)])
+    outcome = caller.execute(Batch(7, [item], 0.0))  # probes, fails, and has nothing left
+    assert outcome.handed_over == [item]
+    clock.advance(1)
+    assert acquire_from_another_thread(limiter) == 0  # another worker probes now

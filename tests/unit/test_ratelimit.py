@@ -271,10 +271,11 @@ def test_a_slot_given_back_unused_is_free_for_the_next_request() -> None:
     assert acquire_from_another_thread(limiter) == 0
 
 
-def test_a_probe_given_back_unused_lets_another_worker_probe() -> None:
+def test_a_worker_leaving_its_probe_lets_another_worker_probe() -> None:
     limiter, clock, _ = _held_limiter()
     clock.advance(300)
-    assert limiter.try_acquire() == 0  # this worker is to probe
+    assert limiter.try_acquire() == 0  # this worker probes; a transient failure: it resends
     assert acquire_from_another_thread(limiter) > 0
-    limiter.give_back()  # ... but sends nothing: without this the others would wait for good
+    limiter.leave_probe()  # ... but its batch ended first (handed over): nobody would probe
+    clock.advance(1)
     assert acquire_from_another_thread(limiter) == 0

@@ -16,6 +16,10 @@ from service.ids import derived_trace_id
 from service.model import Event, RawMessage, Rejection
 
 MAX_VALUE_LENGTH = 65_536
+_MAX_NAME_LENGTH = 1_024  # of an idProperty or an objectWriteTraceId
+# Beyond this magnitude a JSON number read as a float is not carried exactly (integers past
+# 64 bits are read as floats): such a value would reach HubSpot changed.
+_EXACT_FLOAT_LIMIT = 2.0**53
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,27 +49,34 @@ def decode_event(raw: RawMessage, limits: ValidationLimits) -> Event | Rejection
 
 
 def _rejection(raw: RawMessage, bad: _InvalidEventError, limits: ValidationLimits) -> Rejection:
-    readable_id = _readable_id(raw.value, limits.max_id_length)
+    """The rejection names what it can of the event: its id, idProperty and trace id when
+    they are usable, so an upstream can match the result to what it sent."""
+    document = _document_or_none(raw.value)
     return Rejection(
         raw=raw,
         category=bad.category,
         message=bad.message,
-        id=readable_id,
-        trace_id=derived_trace_id(raw.topic, raw.partition, raw.offset),
+        id=_usable_string(document, "id", limits.max_id_length),
+        id_property=_usable_string(document, "idProperty", _MAX_NAME_LENGTH),
+        trace_id=_usable_string(document, "objectWriteTraceId", _MAX_NAME_LENGTH)
+        or derived_trace_id(raw.topic, raw.partition, raw.offset),
     )
 
 
-def _readable_id(value: bytes | None, max_length: int) -> str | None:
-    """The event's id when it is usable as the result's key; an over-long id is not (copied into
-    the result's key and value it could exceed the broker's message size)."""
+def _document_or_none(value: bytes | None) -> dict[str, object] | None:
     try:
         document = orjson.loads(value or b"")
     except orjson.JSONDecodeError:
         return None
-    if isinstance(document, dict):
-        candidate = document.get("id")
-        if isinstance(candidate, str) and candidate.strip() and len(candidate) <= max_length:
-            return candidate
+    return document if isinstance(document, dict) else None
+
+
+def _usable_string(document: dict[str, object] | None, name: str, max_length: int) -> str | None:
+    """The field when it is a non-empty string of at most `max_length` characters: copied
+    into the result's key and value, an over-long one could exceed the broker's size limit."""
+    candidate = document.get(name) if document is not None else None
+    if isinstance(candidate, str) and candidate.strip() and len(candidate) <= max_length:
+        return candidate
     return None
 
 
@@ -122,8 +133,8 @@ def _optional_string(document: dict[str, object], name: str, category: str) -> s
         return None
     if not isinstance(value, str) or not value.strip():
         raise _InvalidEventError(category, f"`{name}` must be a non-empty string when present")
-    if len(value) > 1_024:
-        raise _InvalidEventError(category, f"`{name}` is longer than 1024 characters")
+    if len(value) > _MAX_NAME_LENGTH:
+        raise _InvalidEventError(category, f"`{name}` is longer than {_MAX_NAME_LENGTH} characters")
     return value
 
 
@@ -162,8 +173,8 @@ def _quick_properties(
     converted: dict[str, str] = dict(value)  # type: ignore[arg-type]  # fixed just below
     for name, item in value.items():
         kind = type(item)
-        if kind is float or kind is int:  # the usual non-string value: a number
-            converted[name] = str(item)
+        if kind is int or (kind is float and -_EXACT_FLOAT_LIMIT < item < _EXACT_FLOAT_LIMIT):
+            converted[name] = str(item)  # the usual non-string value: a number
         elif kind is not str:
             converted[name] = _scalar_text(name, item)
     return converted
@@ -191,6 +202,12 @@ def _scalar_text(name: str, value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not -_EXACT_FLOAT_LIMIT < value < _EXACT_FLOAT_LIMIT:
+        raise _InvalidEventError(
+            "NUMBER_OUT_OF_RANGE",
+            f"property `{_short(name)}` is a number beyond ±2^53, which is not carried "
+            "exactly; send it as a string",
+        )
     if isinstance(value, int | float):
         return str(value)
     raise _InvalidEventError(

@@ -81,3 +81,37 @@ def test_rejection_keeps_a_readable_id() -> None:
     decoded = decode_event(raw({"id": "sub-9", "properties": {"x": [1]}}), LIMITS)
     assert isinstance(decoded, Rejection)
     assert decoded.id == "sub-9"
+
+
+def test_rejection_keeps_the_events_own_id_property_and_trace_id() -> None:
+    value = {
+        "id": "a",
+        "idProperty": "ext_id",
+        "objectWriteTraceId": "up-123",
+        "properties": {"x": [1]},
+    }
+    decoded = decode_event(raw(value, offset=17), LIMITS)
+    assert isinstance(decoded, Rejection)
+    assert (decoded.id, decoded.id_property, decoded.trace_id) == ("a", "ext_id", "up-123")
+
+
+@pytest.mark.parametrize(
+    "number", [b"12345678901234567890123", b"18446744073709551616", b"-9223372036854775809"]
+)
+def test_an_integer_past_64_bits_is_rejected_not_sent_changed(number: bytes) -> None:
+    value = b'{"id": "a", "properties": {"seats": ' + number + b', "plan": "pro"}}'
+    decoded = decode_event(RawMessage("t", 0, 1, b"a", value), LIMITS)
+    assert isinstance(decoded, Rejection)
+    assert decoded.category == "NUMBER_OUT_OF_RANGE"
+    assert "`seats`" in decoded.message
+
+
+def test_numbers_carried_exactly_are_sent_as_their_text() -> None:
+    value = b'{"id": "a", "properties": {"u64": 18446744073709551615, "f": 2.5, "e": 1e15}}'
+    decoded = decode_event(RawMessage("t", 0, 1, b"a", value), LIMITS)
+    assert isinstance(decoded, Event)
+    assert decoded.properties == {
+        "u64": "18446744073709551615",
+        "f": "2.5",
+        "e": "1000000000000000.0",
+    }

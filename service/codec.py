@@ -173,14 +173,18 @@ def _quick_properties(
     converted: dict[str, str] = dict(value)  # type: ignore[arg-type]  # fixed just below
     for name, item in value.items():
         kind = type(item)
-        if kind is int or (kind is float and -_EXACT_FLOAT_LIMIT < item < _EXACT_FLOAT_LIMIT):
-            converted[name] = str(item)  # the usual non-string value: a number
+        if kind is int or (kind is float and _carried_exactly(item)):  # the usual: a number
+            converted[name] = str(item)
         elif kind is not str:
             converted[name] = _scalar_text(name, item)
     return converted
 
 
 _STRING_ONLY = frozenset({str})
+
+
+def _carried_exactly(number: object) -> bool:
+    return -_EXACT_FLOAT_LIMIT < number < _EXACT_FLOAT_LIMIT  # type: ignore[operator]  # a float
 
 
 def _property_value(name: str, value: object, limits: ValidationLimits) -> str:
@@ -202,7 +206,7 @@ def _scalar_text(name: str, value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and not -_EXACT_FLOAT_LIMIT < value < _EXACT_FLOAT_LIMIT:
+    if isinstance(value, float) and not _carried_exactly(value):
         raise _InvalidEventError(
             "NUMBER_OUT_OF_RANGE",
             f"property `{_short(name)}` is a number beyond ±2^53, which is not carried "

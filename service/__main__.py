@@ -9,7 +9,7 @@ from service import __version__
 from service.app import run
 from service.config import SECRET_FIELDS, check_files, load_settings
 from service.errors import ConfigError, ServiceError
-from service.logs import configure_logging
+from service.logs import REDACT, configure_logging
 from service.redrive import DEFAULT_MAX_REDRIVES, STATUSES, RedriveOptions, parse_instant, redrive
 
 
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             return redrive(settings, _redrive_options(args))
         return run(settings)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {REDACT(str(exc))}", file=sys.stderr)
         return 2
     except ServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {REDACT(str(exc))}", file=sys.stderr)
         return 1
 
 

@@ -26,12 +26,14 @@ from service.adapters.hubspot import (
     TokenSource,
 )
 from service.adapters.kafka import (
+    CONSUMER_DEFAULTS,
     KafkaSink,
     KafkaSource,
     TransactionalKafkaSink,
     check_topics,
     consumer_config,
     producer_config,
+    settings_refusals_as_config_errors,
 )
 from service.batching import BatchLimits
 from service.caller import CallerPolicy, UpsertCaller
@@ -39,6 +41,7 @@ from service.clock import Clock, SystemClock
 from service.codec import ValidationLimits
 from service.commit import Committer, OffsetCommitter, TransactionCommitter
 from service.config import DeliveryGuarantee, Settings
+from service.errors import ConfigError
 from service.handover import Handover
 from service.health import Health
 from service.logs import REDACT
@@ -70,7 +73,13 @@ def kafka_common_config(settings: Settings, client: str) -> dict[str, Any]:
     }
     for secret in ("sasl.password", "ssl.key.password"):
         REDACT.add(str(common.get(secret) or ""))
+    for key, value in settings.kafka_extra_config.items():
+        if any(word in key for word in _SECRET_WORDS):
+            REDACT.add(str(value))
     return common
+
+
+_SECRET_WORDS = ("password", "secret", "token", "jaas")
 
 
 def token_source(settings: Settings, clock: Clock) -> TokenSource:
@@ -123,8 +132,10 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
 def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s: float) -> None:
     """A revoke may take the settle, then a request on the wire: longer than
     `max.poll.interval.ms`, and the broker evicts the member mid-revoke."""
-    configured = settings.kafka_extra_config.get("max.poll.interval.ms")
-    if configured is None or isinstance(configured, bool):
+    configured = settings.kafka_extra_config.get(
+        "max.poll.interval.ms", CONSUMER_DEFAULTS["max.poll.interval.ms"]
+    )
+    if isinstance(configured, bool):
         return
     revoke_s = settle_s + settings.hubspot_timeout_s + 5
     if float(configured) / 1000 < revoke_s:
@@ -179,10 +190,11 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         aborted=hard_stop.is_set,
         handover=handover,
     )
-    source = KafkaSource(
-        consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
-    )
-    sink, committer = _sink_and_committer(settings, common, source)
+    with settings_refusals_as_config_errors():  # e.g. a consumer-only value it refuses
+        source = KafkaSource(
+            consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
+        )
+        sink, committer = _sink_and_committer(settings, common, source)
     config = pipeline_config(settings)
     warn_if_a_revoke_can_outlast_the_poll_interval(settings, config.rebalance_timeout_s)
     pipeline = Pipeline(
@@ -198,8 +210,18 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         handover=handover,
         on_partition_share=limiter.set_guaranteed_share,
     )
-    endpoints = HttpEndpoints(settings.http_host, settings.http_port, health, registry)
-    return Running(pipeline, endpoints, health, metrics)
+    return Running(pipeline, listen(settings, health, registry), health, metrics)
+
+
+def listen(settings: Settings, health: Health, registry: CollectorRegistry) -> HttpEndpoints:
+    try:
+        return HttpEndpoints(settings.http_host, settings.http_port, health, registry)
+    except OSError as exc:  # an unknown host, a port in use or not allowed
+        where = f"{settings.http_host}:{settings.http_port}"
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            f"invalid configuration: HTTP_HOST/HTTP_PORT: cannot listen on {where}: {reason}"
+        ) from None
 
 
 def _sink_and_committer(

@@ -8,18 +8,45 @@ values never appear in it.
 
 from __future__ import annotations
 
+import re
+import ssl
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from service.errors import ConfigError
 
 SECRET_FIELDS = frozenset(
-    {"hubspot_access_token", "hubspot_client_secret", "hubspot_refresh_token"}
+    {
+        "hubspot_access_token",
+        "hubspot_client_secret",
+        "hubspot_refresh_token",
+        "kafka_sasl_password",
+        "kafka_ssl_key_password",
+        "kafka_extra_config",  # may hold OAUTHBEARER client secrets or SASL passwords
+    }
+)
+# librdkafka settings the service sets itself, and that its guarantees rest on (manual
+# commits after delivery, read_committed input, idempotent acks=all output, its group,
+# transactional id and rebalance protocol): KAFKA_EXTRA_CONFIG may not set them.
+KAFKA_KEYS_THE_SERVICE_SETS = frozenset(
+    {
+        "group.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "isolation.level",
+        "partition.assignment.strategy",
+        "enable.idempotence",
+        "acks",
+        "request.required.acks",  # librdkafka's alias of acks
+        "auto.commit.enable",  # librdkafka's old alias of enable.auto.commit
+        "transactional.id",
+    }
 )
 
 
@@ -155,6 +182,19 @@ class Settings(BaseSettings):
             raise ValueError("is not a known IANA time zone (e.g. UTC, America/New_York)") from None
         return value
 
+    @field_validator("kafka_extra_config")
+    @classmethod
+    def _no_key_the_service_sets(
+        cls, value: dict[str, str | int | float | bool]
+    ) -> dict[str, str | int | float | bool]:
+        owned = sorted(KAFKA_KEYS_THE_SERVICE_SETS.intersection(value))
+        if owned:
+            raise ValueError(
+                f"sets {', '.join(owned)}, which the service sets itself (its delivery "
+                "guarantees rest on them); use the dedicated setting or remove it"
+            )
+        return value
+
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod
     def _upper_protocol(cls, value: object) -> object:
@@ -248,14 +288,39 @@ def check_files(settings: Settings) -> None:
     for name, path in files.items():
         if path is not None and not path.is_file():
             raise ConfigError(f"invalid configuration: {name}: {str(path)!r} is not a file")
-    token_file = settings.hubspot_access_token_file
-    if token_file is not None:
-        problem = _token_file_problem(token_file)
+    problems = {
+        "HUBSPOT_ACCESS_TOKEN_FILE": _token_file_problem(settings.hubspot_access_token_file),
+        "KAFKA_SASL_PASSWORD_FILE": _password_file_problem(settings.kafka_sasl_password_file),
+        "HUBSPOT_CA_BUNDLE": _ca_bundle_problem(settings.hubspot_ca_bundle),
+    }
+    for name, problem in problems.items():
         if problem:
-            raise ConfigError(f"invalid configuration: HUBSPOT_ACCESS_TOKEN_FILE: {problem}")
+            raise ConfigError(f"invalid configuration: {name}: {problem}")
 
 
-def _token_file_problem(path: Path) -> str | None:
+def _password_file_problem(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{str(path)!r} cannot be read ({exc.__class__.__name__})"
+    return None
+
+
+def _ca_bundle_problem(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        return f"{str(path)!r} holds no usable PEM certificates ({exc.__class__.__name__})"
+    return None
+
+
+def _token_file_problem(path: Path | None) -> str | None:
+    if path is None:
+        return None
     try:
         token = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
@@ -275,19 +340,35 @@ def load_settings() -> Settings:
         return Settings()  # type: ignore[call-arg]  # required fields come from the environment
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    except SettingsError as exc:  # a value that should be JSON is not
+        raise ConfigError(_unparsable(exc)) from None
+
+
+def _unparsable(exc: SettingsError) -> str:
+    field = re.search(r'field "(\w+)"', str(exc))
+    name = field.group(1).upper() if field else "a setting"
+    return f"invalid configuration: {name}: is not valid JSON (expected a JSON object)"
 
 
 def _one_line(exc: ValidationError) -> str:
-    problems = []
+    problems: list[str] = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        if not field:
-            problems.append(message)
-            continue
-        shown = "" if field in SECRET_FIELDS or "input" not in error else _shown(error["input"])
-        problems.append(f"{field.upper()}: {message}{shown}")
+        problem = _problem(error["loc"], error["msg"].removeprefix("Value error, "), error)
+        if problem not in problems:  # a bad value in a map fails each allowed type once
+            problems.append(problem)
     return "invalid configuration: " + "; ".join(problems)
+
+
+def _problem(loc: tuple[int | str, ...], message: str, error: Mapping[str, object]) -> str:
+    if not loc:
+        return message
+    name = str(loc[0])
+    if len(loc) > 1 and name == "kafka_extra_config":
+        return f"KAFKA_EXTRA_CONFIG: `{loc[1]}` must be a string, number or boolean"
+    secret = name in SECRET_FIELDS
+    shown = "" if secret or "input" not in error else _shown(error["input"])
+    field = ".".join(str(part) for part in loc)
+    return f"{field.upper()}: {message}{shown}"
 
 
 def _shown(value: object) -> str:

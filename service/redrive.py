@@ -21,6 +21,7 @@ from typing import TextIO
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from service.adapters.kafka import producer_config, settings_refusals_as_config_errors
 from service.app import kafka_common_config
 from service.config import Settings
 from service.errors import ConfigError, ServiceError
@@ -119,21 +120,23 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
     """Run one redrive pass; prints one line per record (dry run or loop guard) and a summary."""
     common = kafka_common_config(settings, "subscription-upserter-redrive")
     group = options.group or f"{settings.kafka_group_id}-redrive"
-    consumer = Consumer(
-        {
-            **common,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-        }
-    )
+    with settings_refusals_as_config_errors():
+        consumer = Consumer(
+            {
+                **common,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+            }
+        )
     try:
         ranges = _ranges(consumer, settings.kafka_dlq_topic, settings.kafka_input_topic)
         summary = Summary()
-        producer = None if options.dry_run else Producer({**common, "enable.idempotence": True})
+        with settings_refusals_as_config_errors():
+            producer = None if options.dry_run else Producer(producer_config(common))
         failures: list[str] = []
 
         def send(message: Message) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import orjson
@@ -26,29 +27,35 @@ log = logging.getLogger(__name__)
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner picks
 
 
+# What the service's guarantees rest on: KAFKA_EXTRA_CONFIG may not change these (the
+# settings refuse them, see config.KAFKA_KEYS_THE_SERVICE_SETS).
+CONSUMER_OWNED: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "isolation.level": "read_committed",
+    "partition.assignment.strategy": "cooperative-sticky",  # the rebalance handling's protocol
+}
+PRODUCER_OWNED: dict[str, Any] = {"enable.idempotence": True, "acks": "all"}
+# Tuned defaults: KAFKA_EXTRA_CONFIG, applied after them, may change these.
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "statistics.interval.ms": 5_000,  # the lag metric comes from these statistics
+    "max.poll.interval.ms": 300_000,
+}
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "linger.ms": 5,
+    "compression.type": "lz4",
+    "message.timeout.ms": 300_000,
+}
+
+
 def consumer_config(common: dict[str, Any], group_id: str) -> dict[str, Any]:
-    return {
-        **common,
-        "group.id": group_id,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "cooperative-sticky",
-        "isolation.level": "read_committed",
-        "statistics.interval.ms": 5_000,
-        "max.poll.interval.ms": 300_000,
-    }
+    """`common` (which holds KAFKA_EXTRA_CONFIG) over the defaults; the owned keys over both."""
+    return {**CONSUMER_DEFAULTS, **common, "group.id": group_id, **CONSUMER_OWNED}
 
 
 def producer_config(common: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **common,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 5,
-        "compression.type": "lz4",
-        "message.timeout.ms": 300_000,
-    }
+    return {**PRODUCER_DEFAULTS, **common, **PRODUCER_OWNED}
 
 
 class KafkaSource:
@@ -304,12 +311,24 @@ class TransactionalKafkaSink(KafkaSink):
             log.warning("could not abort the open transaction: %s", exc.args[0])
 
 
+@contextmanager
+def settings_refusals_as_config_errors() -> Iterator[None]:
+    """A client librdkafka will not create (an unknown property, a bad value, an unreadable
+    certificate) is a settings problem: one line, not a traceback."""
+    try:
+        yield
+    except KafkaException as exc:
+        reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc
+        raise ConfigError(f"the Kafka client refused its settings: {reason}") from None
+
+
 def check_topics(config: dict[str, Any], topics: list[str], timeout_s: float = 15.0) -> None:
     """Fail fast, with one clear line, when the broker is unreachable, refuses the credentials
     or the TLS handshake, or a topic is missing."""
     seen: list[KafkaError] = []
     settings = {key: value for key, value in config.items() if key != "stats_cb"}
-    probe = Producer({**settings, "error_cb": seen.append})
+    with settings_refusals_as_config_errors():
+        probe = Producer({**settings, "error_cb": seen.append})
     servers = config.get("bootstrap.servers")
     deadline = time.monotonic() + timeout_s
     while True:

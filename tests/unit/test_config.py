@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from service.app import pipeline_config, warn_if_a_revoke_can_outlast_the_poll_interval
-from service.config import Settings, check_files, load_settings
+from service.__main__ import main
+from service.adapters.kafka import (
+    CONSUMER_OWNED,
+    PRODUCER_OWNED,
+    check_topics,
+    consumer_config,
+    producer_config,
+)
+from service.app import (
+    kafka_common_config,
+    listen,
+    pipeline_config,
+    warn_if_a_revoke_can_outlast_the_poll_interval,
+)
+from service.clock import SystemClock
+from service.config import KAFKA_KEYS_THE_SERVICE_SETS, Settings, check_files, load_settings
 from service.errors import ConfigError
+from service.health import Health
 
 REQUIRED = {
     "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
@@ -122,3 +139,105 @@ def test_a_poll_interval_shorter_than_a_revoke_may_take_is_warned_about(
     settle_s = pipeline_config(settings).rebalance_timeout_s
     warn_if_a_revoke_can_outlast_the_poll_interval(settings, settle_s)
     assert ("can get this member evicted" in caplog.text) is warned
+
+
+def test_the_default_poll_interval_is_warned_about_when_the_request_timeout_outlasts_it(
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.setenv("HUBSPOT_TIMEOUT_S", "300")  # a revoke may then take 60 + 305 s: over 300 s
+    settings = load_settings()
+    warn_if_a_revoke_can_outlast_the_poll_interval(
+        settings, pipeline_config(settings).rebalance_timeout_s
+    )
+    assert "max.poll.interval.ms 300000 is below" in caplog.text
+
+
+def test_extra_kafka_config_is_applied_over_the_services_tuned_defaults(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv(
+        "KAFKA_EXTRA_CONFIG",
+        '{"max.poll.interval.ms": 900000, "auto.offset.reset": "latest", '
+        '"compression.type": "zstd", "linger.ms": 50, "message.timeout.ms": 60000}',
+    )
+    common = kafka_common_config(load_settings(), "test")
+    consumer, producer = consumer_config(common, "g"), producer_config(common)
+    assert consumer["max.poll.interval.ms"] == 900000
+    assert consumer["auto.offset.reset"] == "latest"
+    assert (producer["compression.type"], producer["linger.ms"]) == ("zstd", 50)
+    assert producer["message.timeout.ms"] == 60000
+    assert consumer["enable.auto.commit"] is False and producer["acks"] == "all"
+
+
+@pytest.mark.parametrize(
+    "key", ["enable.auto.commit", "isolation.level", "acks", "enable.idempotence", "group.id"]
+)
+def test_extra_kafka_config_may_not_change_what_the_guarantees_rest_on(
+    env: pytest.MonkeyPatch, key: str
+) -> None:
+    message = _problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": "x"}}')
+    assert f"KAFKA_EXTRA_CONFIG: sets {key}, which the service sets itself" in message
+
+
+def test_every_key_the_kafka_clients_force_is_refused_in_extra_config() -> None:
+    forced = {*CONSUMER_OWNED, *PRODUCER_OWNED, "group.id", "transactional.id"}
+    assert forced <= KAFKA_KEYS_THE_SERVICE_SETS
+
+
+def test_extra_kafka_config_that_is_not_json_is_one_line(env: pytest.MonkeyPatch) -> None:
+    message = _problem(env, KAFKA_EXTRA_CONFIG="{bad")
+    assert (
+        message
+        == "invalid configuration: KAFKA_EXTRA_CONFIG: is not valid JSON (expected a JSON object)"
+    )
+
+
+def test_extra_kafka_config_values_never_appear_in_errors_or_check_config(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = _problem(env, KAFKA_EXTRA_CONFIG='{"sasl.oauthbearer.client.secret": ["s3cret"]}')
+    assert "`sasl.oauthbearer.client.secret` must be a string, number or boolean" in message
+    assert "s3cret" not in message
+    env.setenv("KAFKA_EXTRA_CONFIG", '{"sasl.oauthbearer.client.secret": "s3cret"}')
+    assert main(["check-config"]) == 0
+    printed = capsys.readouterr().out
+    assert "KAFKA_EXTRA_CONFIG=***" in printed and "s3cret" not in printed
+
+
+def test_a_password_file_that_is_not_utf8_is_one_line(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    password = tmp_path / "password"
+    password.write_bytes(b"\xff\xfe")
+    message = _problem(env, KAFKA_SASL_PASSWORD_FILE=str(password))
+    assert message.startswith("invalid configuration: KAFKA_SASL_PASSWORD_FILE:")
+    assert "cannot be read (UnicodeDecodeError)" in message
+
+
+def test_a_ca_bundle_without_certificates_is_one_line(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    message = _problem(env, HUBSPOT_CA_BUNDLE=str(bundle))
+    assert "HUBSPOT_CA_BUNDLE:" in message and "no usable PEM certificates" in message
+
+
+def test_a_kafka_property_the_client_refuses_is_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_topics({"bootstrap.servers": "127.0.0.1:1", "no.such.prop": 1}, ["t"])
+    message = str(caught.value)
+    assert message.startswith("the Kafka client refused its settings:")
+    assert "no.such.prop" in message and "\n" not in message
+
+
+def test_an_http_port_in_use_is_one_line(env: pytest.MonkeyPatch) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env.setenv("HTTP_HOST", "127.0.0.1")
+        env.setenv("HTTP_PORT", str(taken.getsockname()[1]))
+        settings = load_settings()
+        with pytest.raises(ConfigError) as caught:
+            listen(settings, Health(SystemClock()), CollectorRegistry())
+    assert "HTTP_HOST/HTTP_PORT: cannot listen on 127.0.0.1:" in str(caught.value)

@@ -1,11 +1,12 @@
 """The aiohttp application: HubSpot's batch upsert routes, and the order things happen in.
 
-Owns the request flow of `POST .../batch/upsert`: read body -> gate (auth, limits, headers)
--> path check -> pick fault -> latency (asyncio.sleep; the loop never blocks) -> fault
-"before" or process -> fault "after" -> answer and log. Refusals (401/403/429/404) get no
-latency and consume no queued fault. Also how a fault is carried
-out (error reply, hold then 504, or closing the connection). The control API lives in
-`control`; the HubSpot semantics in `upsert`.
+Owns the request flow of `POST .../batch/upsert`: read body (at most `max_body_bytes`) ->
+gate (auth, limits, headers) -> path check -> body size check -> pick fault -> latency
+(asyncio.sleep; the loop never blocks) -> fault "before" or process -> fault "after" ->
+answer and log. Refusals (401/403/429/404, and 413 for an oversized body) get no latency and
+consume no queued fault; an oversized body is read no further than the cap. Also how a
+fault is carried out (error reply, hold then 504, or closing the connection). The control
+API lives in `control`; the HubSpot semantics in `upsert`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,21 @@ from aiohttp import web
 
 from devstack.emulator.clock import iso_millis
 from devstack.emulator.control import STATE, add_control_routes
-from devstack.emulator.errors import ErrorReply, RequestRejected, error_body, fault_reply
+from devstack.emulator.errors import (
+    ErrorReply,
+    RequestRejected,
+    body_too_large,
+    error_body,
+    fault_reply,
+)
 from devstack.emulator.faults import Fault
 from devstack.emulator.gate import admit
 from devstack.emulator.state import EmulatorState
 from devstack.emulator.store import RequestLogEntry
 from devstack.emulator.upsert import UpsertOutcome, process_upsert
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
+# Bodies of the control API and the token grant; upserts are capped by `max_body_bytes`.
+OTHER_MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -45,7 +53,7 @@ class _Exchange:
 
 def build_app(state: EmulatorState) -> web.Application:
     """The emulator's aiohttp application around `state`."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=OTHER_MAX_BODY_BYTES)
     app[STATE] = state
     app.router.add_post("/crm/v3/objects/{objectType}/batch/upsert", handle_upsert)
     app.router.add_post("/crm/objects/{version}/{objectType}/batch/upsert", handle_upsert)
@@ -64,10 +72,14 @@ async def handle_upsert(request: web.Request) -> web.StreamResponse:
         received_at=iso_millis(state.clock.now()),
         object_type=request.match_info["objectType"],
     )
-    ex.raw = await request.read()
+    cap = state.config.max_body_bytes
+    body = await _read_capped(request, cap)
+    ex.raw = body if body is not None else b""
     admission = admit(state, request.headers.get("Authorization"), ex.object_type)
     ex.headers = admission.headers
     refusal = admission.reply or _path_error(state, request)
+    if refusal is None and body is None:
+        refusal = body_too_large(cap)
     if refusal is not None:
         return _reply_error(ex, refusal)
     ex.fault = state.faults.next(state.config.fault_rates, state.config.fault_when)
@@ -103,6 +115,18 @@ async def _process(ex: _Exchange) -> web.StreamResponse:
     if ex.fault is not None:
         return await _carry_out(ex, ex.fault, applied=outcome.applied, outcome=outcome)
     return _answer(ex, outcome.status, outcome.body, {}, outcome)
+
+
+async def _read_capped(request: web.Request, cap: int) -> bytes | None:
+    """The body, or None as soon as it is known to be over `cap` bytes (the rest unread)."""
+    if request.content_length is not None and request.content_length > cap:
+        return None
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > cap:
+            return None
+    return bytes(body)
 
 
 def _path_error(state: EmulatorState, request: web.Request) -> ErrorReply | None:

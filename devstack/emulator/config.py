@@ -70,7 +70,10 @@ class EmulatorConfig:
     required_to_create: frozenset[str] = frozenset({"hs_name"})
     max_inputs: int = 100
     max_value_length: int = 65_536
-    # Limits: burst window per token (None = unlimited) and daily per account.
+    # HubSpot documents no body byte limit; a bigger body is a 413 VALIDATION_ERROR.
+    max_body_bytes: int = 64 * 1024 * 1024
+    # Limits: burst window per app (a private-app token, or an OAuth client: its refreshed
+    # tokens share one window; None = unlimited) and daily per account.
     rate_limit_max: int | None = 190
     rate_limit_interval_ms: int = 10_000
     daily_limit: int | None = None
@@ -93,12 +96,15 @@ class EmulatorConfig:
     # Every write is kept (about 0.7 KB each): switch off for long benchmarks.
     record_history: bool = True
     # False: an invalid input rejects the whole request with a 400 and no per-input context,
-    # even when every input has a trace id (HubSpot does this for some validation errors).
+    # even when every input has a unique trace id (HubSpot does this for some validation errors).
     multi_status: bool = True
     # OAuth refresh-token grant at /oauth/v3/token: client id -> secret, initial refresh tokens.
     oauth_clients: dict[str, str] = dataclasses.field(default_factory=dict)
     oauth_refresh_tokens: frozenset[str] = frozenset()
     oauth_access_ttl_s: int = 1_800
+    # HubSpot states no daily limit for OAuth apps (and sends them no daily headers): True
+    # makes OAuth-issued tokens count against and be stopped by `daily_limit` too.
+    oauth_daily_limit: bool = False
     # Newest request log entries kept (None: all); counters in stats are never trimmed.
     request_log_limit: int | None = 20_000
 
@@ -134,6 +140,7 @@ def _check_positive(cfg: EmulatorConfig) -> None:
     checks = {
         "max_inputs": cfg.max_inputs > 0,
         "max_value_length": cfg.max_value_length > 0,
+        "max_body_bytes": cfg.max_body_bytes > 0,
         "rate_limit_max": cfg.rate_limit_max is None or cfg.rate_limit_max > 0,
         "rate_limit_interval_ms": cfg.rate_limit_interval_ms > 0,
         "daily_limit": cfg.daily_limit is None or cfg.daily_limit > 0,

@@ -66,6 +66,12 @@ def validation_error(message: str, **extra: Any) -> RequestRejected:
     return RequestRejected(400, error_body(message, "VALIDATION_ERROR", **extra))
 
 
+def body_too_large(limit_bytes: int) -> ErrorReply:
+    """The 413 for a body over the configured byte cap (HubSpot documents no limit)."""
+    message = f"The request body is larger than the {limit_bytes} bytes allowed"
+    return ErrorReply(413, error_body(message, "VALIDATION_ERROR"))
+
+
 def problems_message(problems: list[Problem]) -> str:
     """`Property values were not valid: [{"isValid":false,...}]` (compact JSON, HubSpot's)."""
     listed = orjson.dumps([p.as_validation_result() for p in problems]).decode()

@@ -3,8 +3,10 @@
 
 Owns the order of those checks and what each costs: 401/403 count against the presented
 token's burst window (they are not 429s), a 429 counts against nothing, and an admitted
-request counts once in the burst window and once in the daily budget. It decides; it does
-not write HTTP responses.
+request counts once in the burst window and once in the daily budget. The burst window is
+per app: a private-app token's own, or one per OAuth client shared by all the access tokens
+issued to it. OAuth apps get no daily headers and, unless `oauth_daily_limit`, no daily
+limit. It decides; it does not write HTTP responses.
 """
 
 from __future__ import annotations
@@ -37,35 +39,76 @@ def bearer_token(authorization: str | None) -> str | None:
 def admit(state: EmulatorState, authorization: str | None, object_type: str) -> Admission:
     """Check credentials, then the daily and burst budgets, counting as HubSpot does."""
     cfg = state.config
-    token = bearer_token(authorization)
-    key = token or ""
+    caller = _caller_of(state, authorization)
+    key = caller.window_key
     interval_s = cfg.rate_limit_interval_ms / 1000
-    auth_error = _auth_error(cfg, token, object_type, state.oauth.valid(token))
+    daily = _daily_peek(state, caller)
+    auth_error = _auth_error(cfg, caller.token, object_type, state.oauth.valid(caller.token))
     if auth_error is not None:
         burst = state.window.record(key, cfg.rate_limit_max, interval_s)
-        return Admission(auth_error, rate_headers(cfg, burst, state.daily.peek(cfg.daily_limit)))
-    daily = state.daily.peek(cfg.daily_limit)
-    if not daily.allowed:
+        return Admission(auth_error, _headers(cfg, caller, burst, daily))
+    if daily is not None and not daily.allowed:
         burst = state.window.peek(key, cfg.rate_limit_max, interval_s)
-        return _too_many(cfg, "DAILY", burst, daily, daily.retry_after_s)
+        headers = _headers(cfg, caller, burst, daily)
+        return _too_many(cfg, "DAILY", headers, daily.retry_after_s)
     burst = state.window.acquire(key, cfg.rate_limit_max, interval_s)
     if not burst.allowed:
-        return _too_many(cfg, "TEN_SECONDLY_ROLLING", burst, daily, burst.retry_after_s)
-    daily = state.daily.acquire(cfg.daily_limit)
-    return Admission(None, rate_headers(cfg, burst, daily))
+        headers = _headers(cfg, caller, burst, daily)
+        return _too_many(cfg, "TEN_SECONDLY_ROLLING", headers, burst.retry_after_s)
+    if daily is not None:
+        daily = state.daily.acquire(cfg.daily_limit)
+    return Admission(None, _headers(cfg, caller, burst, daily))
 
 
-def rate_headers(cfg: EmulatorConfig, burst: Budget, daily: Budget) -> dict[str, str]:
-    """`X-HubSpot-RateLimit-*`; an unlimited budget shows as 2147483647."""
+def rate_headers(cfg: EmulatorConfig, burst: Budget, daily: Budget | None) -> dict[str, str]:
+    """`X-HubSpot-RateLimit-*`; an unlimited budget shows as 2147483647; no daily budget
+    (or `daily_headers` off) leaves out the two daily headers."""
     headers = {
         "X-HubSpot-RateLimit-Max": _show(burst.limit),
         "X-HubSpot-RateLimit-Remaining": _show(burst.remaining),
         "X-HubSpot-RateLimit-Interval-Milliseconds": str(cfg.rate_limit_interval_ms),
     }
-    if cfg.daily_headers:
+    if cfg.daily_headers and daily is not None:
         headers["X-HubSpot-RateLimit-Daily"] = _show(daily.limit)
         headers["X-HubSpot-RateLimit-Daily-Remaining"] = _show(daily.remaining)
     return headers
+
+
+@dataclass(frozen=True, slots=True)
+class _Caller:
+    """Who presents a request, as the limits see it.
+
+    `window_key` names the burst window: the token itself, or `oauth:<client id>` for an
+    OAuth-issued access token (HubSpot's burst limit is per app, so refreshed access tokens
+    share one window). `oauth` is True for any token the OAuth issuer gave out.
+    """
+
+    token: str | None
+    window_key: str
+    oauth: bool
+
+
+def _caller_of(state: EmulatorState, authorization: str | None) -> _Caller:
+    token = bearer_token(authorization)
+    client_id = state.oauth.client_of(token)
+    if client_id is None:
+        return _Caller(token, token or "", oauth=False)
+    return _Caller(token, f"oauth:{client_id}", oauth=True)
+
+
+def _daily_peek(state: EmulatorState, caller: _Caller) -> Budget | None:
+    """The daily budget `caller` is held to, or None: HubSpot states no daily limit for OAuth
+    apps, so one applies to them only with `oauth_daily_limit`."""
+    if caller.oauth and not state.config.oauth_daily_limit:
+        return None
+    return state.daily.peek(state.config.daily_limit)
+
+
+def _headers(
+    cfg: EmulatorConfig, caller: _Caller, burst: Budget, daily: Budget | None
+) -> dict[str, str]:
+    """OAuth apps never get the daily headers, even when a daily limit is applied to them."""
+    return rate_headers(cfg, burst, None if caller.oauth else daily)
 
 
 def _auth_error(
@@ -81,9 +124,8 @@ def _auth_error(
 
 
 def _too_many(
-    cfg: EmulatorConfig, policy: str, burst: Budget, daily: Budget, retry_after_s: float
+    cfg: EmulatorConfig, policy: str, headers: dict[str, str], retry_after_s: float
 ) -> Admission:
-    headers = rate_headers(cfg, burst, daily)
     if cfg.retry_after_on_429:
         headers["Retry-After"] = retry_after_header(retry_after_s)
     body = rate_limited(policy, category_variant=cfg.rate_limit_body == "category")

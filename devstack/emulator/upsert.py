@@ -1,10 +1,11 @@
 """The batch upsert itself: from a request body to a 200, 207 or whole-request 400.
 
 Owns HubSpot's semantics once a request is admitted: whole-request checks, per-input checks
-(multi-status only when every input has an objectWriteTraceId; otherwise one bad input fails
-the batch and nothing is applied), the merge into the store, and the response body
-(`results` with `new`, the echoed trace id, optional shuffling; `numErrors`/`errors` on a
-207). Synchronous and free of awaits, so a batch is applied atomically on the event loop.
+(multi-status only when every input has an objectWriteTraceId and no two share one;
+otherwise one bad input fails the batch and nothing is applied), the merge into the store,
+and the response body (`results` with `new`, the echoed trace id, optional shuffling;
+`numErrors`/`errors` on a 207). Synchronous and free of awaits, so a batch is applied
+atomically on the event loop.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from devstack.emulator.store import Applied
 from devstack.emulator.validation import (
     ParsedInput,
     Schema,
-    all_traced,
     parse_batch,
     property_problems,
+    uniquely_traced,
 )
 
 
@@ -77,7 +78,7 @@ def _split(
     bad: list[tuple[ParsedInput, list[Problem]]] = [
         (inp, found) for inp, found in zip(inputs, problems, strict=True) if found
     ]
-    if not state.active.config.multi_status or not all_traced(inputs):
+    if not state.active.config.multi_status or not uniquely_traced(inputs):
         raise invalid_properties([p for _, found in bad for p in found])
     good = [inp for inp, found in zip(inputs, problems, strict=True) if not found]
     return good, [input_error(found, inp.trace_id or "") for inp, found in bad]

@@ -77,9 +77,10 @@ def parse_batch(raw: bytes, schema: Schema, object_type_id: str) -> list[ParsedI
     return parsed
 
 
-def all_traced(inputs: list[ParsedInput]) -> bool:
-    """Multi-status is on when every input carries an objectWriteTraceId."""
-    return bool(inputs) and all(inp.trace_id for inp in inputs)
+def uniquely_traced(inputs: list[ParsedInput]) -> bool:
+    """Multi-status is on when every input carries an objectWriteTraceId of its own."""
+    trace_ids = [inp.trace_id for inp in inputs]
+    return bool(inputs) and all(trace_ids) and len(set(trace_ids)) == len(trace_ids)
 
 
 def property_problems(

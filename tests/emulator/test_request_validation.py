@@ -1,4 +1,5 @@
-"""Whole-request 400s, and per-input problems as a 207 (all traced) or a 400 (any untraced)."""
+"""Whole-request 400s, and per-input problems as a 207 (unique trace ids on all inputs) or
+a 400 (any input untraced, or a trace id shared)."""
 
 from __future__ import annotations
 
@@ -252,3 +253,13 @@ def test_request_body_builders_match_hubspots_input_schema() -> None:
     assert spec_checker().errors(
         "BatchInputSimplePublicObjectBatchInputUpsert", json.loads('{"inputs": [{"id": "a"}]}')
     )
+
+
+def test_shared_trace_ids_do_not_turn_multi_status_on(
+    emulator: RunningEmulator, upserter: Upserter
+) -> None:
+    response = upserter.post(batch(an_input("good", trace="T"), an_input("bad", trace="T", x="1")))
+
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    assert emulator.control.store() == {}

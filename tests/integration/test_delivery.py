@@ -89,7 +89,9 @@ def test_a_slow_hubspot_pauses_consumption_within_the_buffer_cap_without_evictio
         MAX_BUFFERED_EVENTS="400",
         MAX_IN_FLIGHT_BATCHES="2",
         BATCH_MAX_SIZE="100",
-        KAFKA_EXTRA_CONFIG='{"max.poll.interval.ms": 8000}',
+        # A short poll interval (librdkafka needs it >= the session timeout; 6 s is the
+        # broker's minimum): pausing must keep polling, or the member would be evicted.
+        KAFKA_EXTRA_CONFIG='{"max.poll.interval.ms": 8000, "session.timeout.ms": 6000}',
     )
     peak_buffered = 0.0
     paused_seen = False

@@ -139,17 +139,31 @@ class _SharedFields:
 def dead_letter(
     raw: RawMessage, status: Status, error: ErrorInfo, topics: Topics
 ) -> OutboundRecord:
+    values = (
+        status.value,
+        error.category,
+        error.message[:MAX_HEADER_MESSAGE_CHARS],
+        raw.topic,
+        str(raw.partition),
+        str(raw.offset),
+    )
     headers = list(raw.headers or [])
     headers.extend(
-        [
-            ("error.status", status.value.encode()),
-            ("error.category", error.category.encode()),
-            ("error.message", error.message[:MAX_HEADER_MESSAGE_CHARS].encode()),
-            ("source.topic", raw.topic.encode()),
-            ("source.partition", str(raw.partition).encode()),
-            ("source.offset", str(raw.offset).encode()),
-        ]
+        (name, value.encode()) for name, value in zip(DEAD_LETTER_HEADERS, values, strict=True)
     )
     if error.http_status is not None:
-        headers.append(("error.httpStatus", str(error.http_status).encode()))
+        headers.append((HTTP_STATUS_HEADER, str(error.http_status).encode()))
     return OutboundRecord(topics.dlq, raw.key, raw.value, headers)
+
+
+# The headers a dead letter gets after the event's own, in this order (contract); then
+# HTTP_STATUS_HEADER when HubSpot answered with a status.
+DEAD_LETTER_HEADERS = (
+    "error.status",
+    "error.category",
+    "error.message",
+    "source.topic",
+    "source.partition",
+    "source.offset",
+)
+HTTP_STATUS_HEADER = "error.httpStatus"

@@ -4,8 +4,8 @@ Composition-root level: reads the settings (the same as `run`, security included
 confluent-kafka directly. Reads KAFKA_DLQ_TOPIC with its own consumer group from the group's
 committed position up to the end offsets present at start, keeps the records that match the
 filters, and republishes them to KAFKA_INPUT_TOPIC with their original key, value and
-headers (the `error.*` and `source.*` headers the service added are removed) plus a
-`redrive.count` header. Records already redriven `max_redrives` times are skipped, which
+headers (the `error.*` and `source.*` block the dead letter appended is removed) plus a
+`redrive.count` header, to the input partition each came from. Records already redriven `max_redrives` times are skipped, which
 stops loops. Progress is committed only after the producer has delivered everything, so a
 second run resends nothing; `--dry-run` lists what would be sent and commits nothing.
 """
@@ -25,11 +25,12 @@ from service.adapters.kafka import producer_config, settings_refusals_as_config_
 from service.app import kafka_common_config
 from service.config import Settings
 from service.errors import ConfigError, ServiceError
+from service.records import DEAD_LETTER_HEADERS, HTTP_STATUS_HEADER
 
 REDRIVE_COUNT = "redrive.count"
-ADDED_PREFIXES = ("error.", "source.")
 STATUSES = ("failed", "invalid")
 DEFAULT_MAX_REDRIVES = 3
+_ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner picks
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,48 @@ def redrive_count(headers: Sequence[tuple[str, bytes | None]]) -> int:
 def republished_headers(
     headers: Sequence[tuple[str, bytes | None]],
 ) -> list[tuple[str, str | bytes]]:
-    """The original headers (minus what the DLQ writer and earlier redrives added), counted."""
+    """The event's own headers (without the block the dead letter appended, and without
+    earlier redrives' counts), and the new count."""
     count = redrive_count(headers)
     kept: list[tuple[str, str | bytes]] = [
         (key, value or b"")
-        for key, value in headers
-        if not key.startswith(ADDED_PREFIXES) and key != REDRIVE_COUNT
+        for key, value in _before_dead_letter_block(headers)
+        if key != REDRIVE_COUNT
     ]
     kept.append((REDRIVE_COUNT, str(count + 1).encode()))
     return kept
+
+
+def _before_dead_letter_block(
+    headers: Sequence[tuple[str, bytes | None]],
+) -> Sequence[tuple[str, bytes | None]]:
+    """The headers before the trailing ones `dead_letter` appended: an event's own `error.*`
+    or `source.*` headers stay."""
+    names = [key for key, _ in headers]
+    size = len(DEAD_LETTER_HEADERS)
+    for trailing in ([HTTP_STATUS_HEADER], []):
+        end = len(names) - len(trailing)
+        if (
+            end >= size
+            and names[end:] == trailing
+            and tuple(names[end - size : end]) == DEAD_LETTER_HEADERS
+        ):
+            return headers[: end - size]
+    return headers
+
+
+def source_partition(
+    headers: Sequence[tuple[str, bytes | None]], input_topic: str, partitions: int
+) -> int | None:
+    """The input partition the event came from, when it is still one of the input topic's:
+    sent back there, it stays in its id's partition (whatever partitioner the upstream used),
+    so no two members hold events of one id. None: let the partitioner place it."""
+    if _header(headers, "source.topic") != input_topic:
+        return None
+    text = _header(headers, "source.partition")
+    if text is None or not text.isdigit() or int(text) >= partitions:
+        return None
+    return int(text)
 
 
 def selected(
@@ -139,8 +173,11 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
             producer = None if options.dry_run else Producer(producer_config(common))
         failures: list[str] = []
 
+        input_partitions = _partition_count(consumer, settings.kafka_input_topic)
+
         def send(message: Message) -> None:
             headers = list(message.headers() or [])
+            partition = source_partition(headers, settings.kafka_input_topic, input_partitions)
             assert producer is not None
             while True:
                 try:
@@ -148,6 +185,7 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
                         settings.kafka_input_topic,
                         key=message.key(),
                         value=message.value(),
+                        partition=_ANY_PARTITION if partition is None else partition,
                         headers=republished_headers(headers),
                         on_delivery=lambda error, _: failures.append(str(error)) if error else None,
                     )
@@ -195,6 +233,10 @@ def _ranges(consumer: Consumer, dlq: str, input_topic: str) -> dict[int, tuple[i
         if start < high:
             ranges[tp.partition] = (start, high)
     return ranges
+
+
+def _partition_count(consumer: Consumer, topic: str) -> int:
+    return len(consumer.list_topics(topic, timeout=15).topics[topic].partitions)
 
 
 def _committed(

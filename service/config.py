@@ -299,8 +299,10 @@ def check_files(settings: Settings) -> None:
 
 
 def _password_file_problem(path: Path | None) -> str | None:
-    if path is None:
-        return None
+    return None if path is None else _unreadable(path)
+
+
+def _unreadable(path: Path) -> str | None:
     try:
         path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -321,10 +323,10 @@ def _ca_bundle_problem(path: Path | None) -> str | None:
 def _token_file_problem(path: Path | None) -> str | None:
     if path is None:
         return None
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"{str(path)!r} cannot be read ({exc.__class__.__name__})"
+    problem = _unreadable(path)
+    if problem:
+        return problem
+    token = path.read_text(encoding="utf-8").strip()
     if not token:
         return f"{str(path)!r} is empty"
     return _token_problem(token)

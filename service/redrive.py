@@ -5,9 +5,10 @@ confluent-kafka directly. Reads KAFKA_DLQ_TOPIC with its own consumer group from
 committed position up to the end offsets present at start, keeps the records that match the
 filters, and republishes them to KAFKA_INPUT_TOPIC with their original key, value and
 headers (the `error.*` and `source.*` block the dead letter appended is removed) plus a
-`redrive.count` header, to the input partition each came from. Records already redriven `max_redrives` times are skipped, which
-stops loops. Progress is committed only after the producer has delivered everything, so a
-second run resends nothing; `--dry-run` lists what would be sent and commits nothing.
+`redrive.count` header, to the input partition each came from. Records already redriven
+`max_redrives` times are skipped, which stops loops. Progress is committed only after the
+producer has delivered everything, so a second run resends nothing; `--dry-run` lists what
+would be sent and commits nothing.
 """
 
 from __future__ import annotations

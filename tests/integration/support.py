@@ -109,6 +109,7 @@ class ServiceProcess:
         try:
             text = httpx.get(self.metrics_url, timeout=2).text
         except httpx.HTTPError:
+            self._fail_if_exited()
             return 0.0
         total = 0.0
         for line in text.splitlines():
@@ -121,6 +122,7 @@ class ServiceProcess:
         try:
             text = httpx.get(self.metrics_url, timeout=2).text
         except httpx.HTTPError:
+            self._fail_if_exited()
             return {}
         found: dict[str, float] = {}
         for line in text.splitlines():
@@ -128,6 +130,14 @@ class ServiceProcess:
                 labels, _, value = line[len(name) :].rpartition(" ")
                 found[labels] = float(value)
         return found
+
+    def _fail_if_exited(self) -> None:
+        """Unreachable because the process ended (e.g. refused its settings): say so now,
+        rather than let a test wait out its deadline on zeros."""
+        code = self.process.poll()
+        if code is not None:
+            tail = "\n".join(self.log_text().splitlines()[-5:])
+            raise AssertionError(f"the service exited with code {code}:\n{tail}")
 
     def stop(self, timeout_s: float = 60) -> int:
         if self.process.poll() is None:

@@ -53,6 +53,7 @@ from service.retry import Backoff
 from service.server import HttpEndpoints
 
 log = logging.getLogger(__name__)
+LIBRDKAFKA_LOGGER = "librdkafka"
 
 
 @dataclass
@@ -70,6 +71,9 @@ def kafka_common_config(settings: Settings, client: str) -> dict[str, Any]:
     common: dict[str, Any] = {
         **settings.kafka_client_config(),
         "client.id": f"{client}-{socket.gethostname()}",
+        # librdkafka's own messages (connection failures, config warnings) go through
+        # logging as JSON lines, redacted, instead of plain text on stderr; served by poll().
+        "logger": logging.getLogger(LIBRDKAFKA_LOGGER),
     }
     for secret in ("sasl.password", "ssl.key.password"):
         REDACT.add(str(common.get(secret) or ""))

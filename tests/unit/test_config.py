@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from service.__main__ import main
@@ -17,6 +19,7 @@ from service.adapters.kafka import (
     producer_config,
 )
 from service.app import (
+    LIBRDKAFKA_LOGGER,
     kafka_common_config,
     listen,
     pipeline_config,
@@ -241,3 +244,17 @@ def test_an_http_port_in_use_is_one_line(env: pytest.MonkeyPatch) -> None:
         with pytest.raises(ConfigError) as caught:
             listen(settings, Health(SystemClock()), CollectorRegistry())
     assert "HTTP_HOST/HTTP_PORT: cannot listen on 127.0.0.1:" in str(caught.value)
+
+
+def test_librdkafka_messages_go_through_logging_not_raw_stderr(
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    env.setenv("KAFKA_EXTRA_CONFIG", '{"fetch.min.bytes": 1}')  # a consumer-only property
+    common = kafka_common_config(load_settings(), "test")
+    producer = Producer(producer_config(common))
+    deadline = time.monotonic() + 5
+    while "CONFWARN" not in caplog.text and time.monotonic() < deadline:
+        producer.poll(0.1)
+    warnings = [r for r in caplog.records if r.name == LIBRDKAFKA_LOGGER]
+    assert any("fetch.min.bytes" in r.getMessage() for r in warnings), caplog.text

@@ -21,7 +21,7 @@ from service.clock import Clock
 from service.errors import AuthError, TransientHubSpotError
 from service.handover import Handover
 from service.health import AUTH_BLOCK, DAILY_BLOCK, Health
-from service.mapping import map_success
+from service.mapping import MappedReply, map_success
 from service.metrics import Metrics
 from service.model import (
     Batch,
@@ -218,18 +218,33 @@ class UpsertCaller:
         outcome.by_trace_id.update(mapped.outcomes)
         if mapped.rate_limited:  # per-input rate limits: too soon, not lost; never failed
             self._resend_later(mapped.rate_limited, run, UNSPECIFIED_POLICY, reply.retry_after_s)
-        if not mapped.resend:
-            return
-        run.unmatched_rounds += 1
-        if run.unmatched_rounds > self._policy.max_unmatched_rounds:
+        if mapped.resend:
+            self._resend_unmatched(mapped, run, outcome, reply.status)
+
+    def _resend_unmatched(
+        self, mapped: MappedReply, run: _Run, outcome: BatchOutcome, http_status: int
+    ) -> None:
+        """Inputs a reply did not account for go again, each failed once HubSpot's replies
+        have left it unaccounted for `max_unmatched_rounds` times."""
+        rounds = run.unmatched_rounds
+        for item in mapped.resend:
+            rounds[item.trace_id] = rounds.get(item.trace_id, 0) + 1
+        limit = self._policy.max_unmatched_rounds
+        spent = [item for item in mapped.resend if rounds[item.trace_id] > limit]
+        if spent:
             error = ErrorInfo(
-                "UNMATCHED_RESULT", "HubSpot's reply never named this input", reply.status
+                "UNMATCHED_RESULT", "HubSpot's reply never named this input", http_status
             )
-            self._fail(outcome, mapped.resend, error)
+            self._fail(outcome, spent, error)
+        again = [item for item in mapped.resend if rounds[item.trace_id] <= limit]
+        if not again:
             return
         self._metrics.retries.labels("unmatched_input").inc()
-        self._wait(self._policy.backoff.delay(run.unmatched_rounds - 1))
-        run.work.append(mapped.resend)
+        self._wait(self._policy.backoff.delay(max(rounds[item.trace_id] for item in again) - 1))
+        if mapped.resend_one_by_one:
+            run.work.extend([item] for item in again)
+        else:
+            run.work.append(again)
 
     def _on_rate_limited(
         self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
@@ -332,7 +347,7 @@ class _Run:
     work: deque[list[BatchInput]]
     seq: int = 0
     failures: int = 0
-    unmatched_rounds: int = 0
+    unmatched_rounds: dict[str, int] = field(default_factory=dict)  # by trace id
     sent_at: float = 0.0  # when the last request was sent
 
 

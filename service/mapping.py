@@ -5,6 +5,11 @@ back to the echoed `objectWriteTraceId`; never by position. Errors of a 207 are 
 through `context.objectWriteTraceId`. An input named by neither is handed back for resending;
 so is one whose error is a rate limit (a 207 may carry per-input `RATE_LIMITS` errors), but
 apart: it is not a reply that lost the input, only one that came too soon.
+
+An error that names no input (HubSpot documents every field as optional) still counts: a
+rate-limit one makes every input left without an outcome rate-limited; another one is the
+outcome of the only input left, or, with several left, has them resent one per request so
+that the next reply's error can only be about the input sent.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ class MappedReply:
     outcomes: dict[str, InputOutcome] = field(default_factory=dict)
     resend: list[BatchInput] = field(default_factory=list)
     rate_limited: list[BatchInput] = field(default_factory=list)
+    resend_one_by_one: bool = False  # an error named none of them: send each on its own
+    unattributed: list[ErrorInfo] = field(default_factory=list)
 
 
 def map_success(
@@ -43,11 +50,28 @@ def map_success(
         _apply_error(error, index, http_status, timing, mapped)
     outcomes = mapped.outcomes
     limited = {item.trace_id: item for item in mapped.rate_limited if item.trace_id not in outcomes}
-    mapped.rate_limited = list(limited.values())
-    mapped.resend.extend(
+    left = [
         item for item in inputs if item.trace_id not in outcomes and item.trace_id not in limited
-    )
+    ]
+    mapped.rate_limited = list(limited.values())
+    _account_for_unattributed(mapped, left, timing)
     return mapped
+
+
+def _account_for_unattributed(
+    mapped: MappedReply, left: list[BatchInput], timing: BatchTiming
+) -> None:
+    """Inputs with no outcome yet are resent; errors that named no input decide how."""
+    errors = mapped.unattributed
+    if any(error.category in TRANSIENT_INPUT_CATEGORIES for error in errors):
+        mapped.rate_limited.extend(left)  # too soon, not lost: held, never failed
+    elif len(left) == 1 and len(errors) == 1:
+        mapped.outcomes[left[0].trace_id] = InputOutcome(
+            Status.FAILED, error=errors[0], timing=timing
+        )
+    else:
+        mapped.resend.extend(left)
+        mapped.resend_one_by_one = bool(errors) and len(left) > 1
 
 
 def batch_timing(document: dict[str, object]) -> BatchTiming:
@@ -97,10 +121,12 @@ def _apply_error(
 ) -> None:
     category = _str(error.get("category")) or "UNKNOWN"
     named = [item for trace in _error_traces(error) if (item := index.by_trace.get(trace))]
-    if category in TRANSIENT_INPUT_CATEGORIES:
-        mapped.rate_limited.extend(named)
-        return  # an error that names no input leaves them unmatched, so resent too
     info = ErrorInfo(category=category, message=error_message(error), http_status=http_status)
+    if not named:
+        mapped.unattributed.append(info)
+    elif category in TRANSIENT_INPUT_CATEGORIES:
+        mapped.rate_limited.extend(named)
+        return
     for item in named:
         mapped.outcomes[item.trace_id] = InputOutcome(Status.FAILED, error=info, timing=timing)
 

@@ -473,3 +473,81 @@ def test_retry_after_is_read_in_seconds_or_as_an_http_date(
 ) -> None:
     now = datetime(2026, 11, 29, 22, 0, tzinfo=UTC).timestamp()
     assert retry_after_seconds({"retry-after": value}, now) == seconds
+
+
+def test_an_error_naming_no_input_is_isolated_and_fails_with_hubspots_category() -> None:
+    def unattributed_error_for_id_1(request: dict[str, object]) -> HttpReply:
+        accepted = orjson.loads(ok_for(request).body)
+        named = [r for r in accepted["results"] if r["id"] != "h-id-1"]
+        if len(named) == len(accepted["results"]):
+            return reply(200, accepted)
+        accepted["results"] = named
+        accepted["errors"] = [{"status": "error", "category": "VALIDATION_ERROR", "message": "bad"}]
+        return reply(207, accepted)
+
+    clock = FakeClock()
+    transport = FakeTransport(*[unattributed_error_for_id_1] * 20)
+    caller, _, _ = make_caller(transport, clock)
+    outcome = caller.execute(_batch(3))
+    statuses = {t: o.status for t, o in outcome.by_trace_id.items()}
+    assert statuses == {
+        "trace-0": Status.UPSERTED,
+        "trace-1": Status.FAILED,
+        "trace-2": Status.UPSERTED,
+    }
+    error = outcome.by_trace_id["trace-1"].error
+    assert error is not None and error.category == "VALIDATION_ERROR"
+    assert len(transport.requests) <= 3  # the batch, then id-1 and id-2 each on their own
+
+
+def test_an_unattributed_rate_limit_is_held_and_resent_never_failed() -> None:
+    rounds = []
+
+    def limited_without_context(request: dict[str, object]) -> HttpReply:
+        rounds.append(1)
+        if len(rounds) > 12:  # more rounds than an unmatched input gets
+            return ok_for(request)
+        accepted = orjson.loads(ok_for(request).body)
+        accepted["results"] = [r for r in accepted["results"] if r["id"] != "h-id-1"]
+        accepted["errors"] = [{"status": "error", "category": "RATE_LIMITS", "message": "slow"}]
+        return reply(207, accepted)
+
+    clock = FakeClock()
+    transport = FakeTransport(*[limited_without_context] * 14)
+    caller, metrics, _ = make_caller(transport, clock)
+    outcome = caller.execute(_batch(2))
+    assert {o.status for o in outcome.by_trace_id.values()} == {Status.UPSERTED}
+    assert metrics.rate_limited.labels("UNSPECIFIED")._value.get() == 12
+
+
+def test_unmatched_rounds_are_counted_per_input_not_per_batch() -> None:
+    # id-0 is never named; id-1 is named only from its 7th round on. Sharing one count,
+    # id-1 was failed once id-0 had used up the rounds.
+    sent: dict[str, int] = {}
+
+    def ids_left_out(request: dict[str, object]) -> HttpReply:
+        accepted = orjson.loads(ok_for(request).body)
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        for item in inputs:
+            sent[item["id"]] = sent.get(item["id"], 0) + 1
+        keep = {"h-id-2"} | ({"h-id-1"} if sent.get("id-1", 0) >= 7 else set())
+        accepted["results"] = [r for r in accepted["results"] if r["id"] in keep]
+        return reply(200, accepted)
+
+    def split_first(request: dict[str, object]) -> HttpReply:
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        if len(inputs) == 3:  # id-0 and id-1 then travel as separate lists of work
+            return reply(413, {"status": "error", "category": "VALIDATION_ERROR", "message": "big"})
+        return ids_left_out(request)
+
+    clock = FakeClock()
+    transport = FakeTransport(split_first, *[split_first] * 40)
+    caller, _, _ = make_caller(transport, clock)
+    outcome = caller.execute(_batch(3))
+    statuses = {t: o.status for t, o in outcome.by_trace_id.items()}
+    assert statuses["trace-1"] is Status.UPSERTED
+    assert statuses["trace-0"] is Status.FAILED  # its own 10 rounds spent
+    error = outcome.by_trace_id["trace-0"].error
+    assert error is not None and error.category == "UNMATCHED_RESULT"

@@ -98,3 +98,46 @@ def test_rate_limited_inputs_inside_a_multi_status_are_resent_not_failed() -> No
     assert "trace-1" not in mapped.outcomes
     assert [i.trace_id for i in mapped.rate_limited] == ["trace-1"]  # resent after the window
     assert [i.trace_id for i in mapped.resend] == ["trace-2"]  # not named at all
+
+
+def _unattributed(category: str) -> dict[str, object]:
+    """A 207 error without `context.objectWriteTraceId` (every field is optional)."""
+    return {"status": "error", "category": category, "message": "Property values were not valid"}
+
+
+def test_an_unattributed_error_is_the_outcome_of_the_only_input_left() -> None:
+    document: dict[str, object] = {
+        "results": [_result(0), _result(2)],
+        "errors": [_unattributed("VALIDATION_ERROR")],
+    }
+    mapped = map_success(_inputs(3), 207, document)
+    failed = mapped.outcomes["trace-1"]
+    assert failed.status is Status.FAILED and failed.error is not None
+    assert (failed.error.category, failed.error.http_status) == ("VALIDATION_ERROR", 207)
+    assert mapped.resend == [] and mapped.rate_limited == []
+
+
+def test_an_unattributed_error_with_several_left_sends_each_on_its_own() -> None:
+    document: dict[str, object] = {
+        "results": [_result(0)],
+        "errors": [_unattributed("VALIDATION_ERROR")],
+    }
+    mapped = map_success(_inputs(3), 207, document)
+    assert [i.trace_id for i in mapped.resend] == ["trace-1", "trace-2"]
+    assert mapped.resend_one_by_one
+
+
+def test_an_unattributed_rate_limit_holds_every_input_left_never_fails_them() -> None:
+    document: dict[str, object] = {
+        "results": [_result(0)],
+        "errors": [_unattributed("RATE_LIMITS")],
+    }
+    mapped = map_success(_inputs(3), 207, document)
+    assert [i.trace_id for i in mapped.rate_limited] == ["trace-1", "trace-2"]
+    assert mapped.resend == [] and set(mapped.outcomes) == {"trace-0"}
+
+
+def test_inputs_merely_left_out_are_resent_together() -> None:
+    mapped = map_success(_inputs(3), 200, {"results": [_result(0)]})
+    assert [i.trace_id for i in mapped.resend] == ["trace-1", "trace-2"]
+    assert not mapped.resend_one_by_one

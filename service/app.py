@@ -141,8 +141,12 @@ def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s:
     )
     if isinstance(configured, bool):
         return
+    try:
+        interval_s = float(configured) / 1000
+    except ValueError:  # e.g. "600000ms": librdkafka's own reading is not worth guessing
+        return
     revoke_s = settle_s + settings.hubspot_timeout_s + 5
-    if float(configured) / 1000 < revoke_s:
+    if interval_s < revoke_s:
         log.warning(
             "max.poll.interval.ms %s is below what a revoke may take (%.0f s: %.0f s for "
             "batches to finish, then up to HUBSPOT_TIMEOUT_S + 5 s for a request on the "

@@ -46,6 +46,8 @@ KAFKA_KEYS_THE_SERVICE_SETS = frozenset(
         "request.required.acks",  # librdkafka's alias of acks
         "auto.commit.enable",  # librdkafka's old alias of enable.auto.commit
         "transactional.id",
+        "statistics.interval.ms",  # the lag metric, and the alerts on it, come from these
+        "logger",  # the client's messages go through the service's JSON logging
     }
 )
 
@@ -192,6 +194,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"sets {', '.join(owned)}, which the service sets itself (its delivery "
                 "guarantees rest on them); use the dedicated setting or remove it"
+            )
+        callbacks = sorted(key for key in value if key.endswith("_cb") or key == "on_delivery")
+        if callbacks:
+            raise ValueError(
+                f"sets {', '.join(callbacks)}: a callback, which cannot come from the environment"
             )
         return value
 

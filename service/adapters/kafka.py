@@ -34,12 +34,12 @@ CONSUMER_OWNED: dict[str, Any] = {
     "enable.auto.offset.store": False,
     "isolation.level": "read_committed",
     "partition.assignment.strategy": "cooperative-sticky",  # the rebalance handling's protocol
+    "statistics.interval.ms": 5_000,  # the lag metric (and the alerts on it) come from these
 }
 PRODUCER_OWNED: dict[str, Any] = {"enable.idempotence": True, "acks": "all"}
 # Tuned defaults: KAFKA_EXTRA_CONFIG, applied after them, may change these.
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "auto.offset.reset": "earliest",
-    "statistics.interval.ms": 5_000,  # the lag metric comes from these statistics
     "max.poll.interval.ms": 300_000,
 }
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -272,8 +272,8 @@ class TransactionalKafkaSink(KafkaSink):
             "transaction.timeout.ms": 60_000,
             "message.timeout.ms": 60_000,
         }
+        super().__init__(transactional)  # refused settings: ConfigError, as for any client
         try:
-            super().__init__(transactional)
             self._producer.init_transactions(timeout_s)
             self._producer.begin_transaction()
         except KafkaException as exc:

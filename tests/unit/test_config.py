@@ -14,9 +14,11 @@ from service.__main__ import main
 from service.adapters.kafka import (
     CONSUMER_OWNED,
     PRODUCER_OWNED,
+    TransactionalKafkaSink,
     check_topics,
     consumer_config,
     producer_config,
+    settings_refusals_as_config_errors,
 )
 from service.app import (
     LIBRDKAFKA_LOGGER,
@@ -258,3 +260,33 @@ def test_librdkafka_messages_go_through_logging_not_raw_stderr(
         producer.poll(0.1)
     warnings = [r for r in caplog.records if r.name == LIBRDKAFKA_LOGGER]
     assert any("fetch.min.bytes" in r.getMessage() for r in warnings), caplog.text
+
+
+@pytest.mark.parametrize("key", ["statistics.interval.ms", "logger"])
+def test_extra_kafka_config_may_not_switch_off_the_lag_metric_or_the_json_logs(
+    env: pytest.MonkeyPatch, key: str
+) -> None:
+    message = _problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": 0}}')
+    assert f"sets {key}, which the service sets itself" in message
+
+
+@pytest.mark.parametrize("key", ["oauth_cb", "error_cb", "throttle_cb", "on_delivery"])
+def test_extra_kafka_config_may_not_name_a_callback(env: pytest.MonkeyPatch, key: str) -> None:
+    message = _problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": "x"}}')
+    assert f"sets {key}: a callback, which cannot come from the environment" in message
+
+
+def test_a_poll_interval_librdkafka_reads_but_float_does_not_is_not_a_crash(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("KAFKA_EXTRA_CONFIG", '{"max.poll.interval.ms": "600000ms"}')
+    settings = load_settings()
+    warn_if_a_revoke_can_outlast_the_poll_interval(
+        settings, pipeline_config(settings).rebalance_timeout_s
+    )
+
+
+def test_a_transactional_producer_the_client_refuses_is_a_settings_error() -> None:
+    config = producer_config({"bootstrap.servers": "127.0.0.1:1", "no.such.prop": 1})
+    with pytest.raises(ConfigError, match=r"no\.such\.prop"), settings_refusals_as_config_errors():
+        TransactionalKafkaSink(config, "tx-test", timeout_s=1)

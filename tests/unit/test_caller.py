@@ -475,15 +475,23 @@ def test_retry_after_is_read_in_seconds_or_as_an_http_date(
     assert retry_after_seconds({"retry-after": value}, now) == seconds
 
 
+def _id_1_left_out_and_an_error_naming_no_input(
+    request: dict[str, object], category: str
+) -> HttpReply:
+    """A 207 without id-1's result, and with an error that has no objectWriteTraceId."""
+    accepted = orjson.loads(ok_for(request).body)
+    accepted["results"] = [r for r in accepted["results"] if r["id"] != "h-id-1"]
+    accepted["errors"] = [{"status": "error", "category": category, "message": "no context"}]
+    return reply(207, accepted)
+
+
 def test_an_error_naming_no_input_is_isolated_and_fails_with_hubspots_category() -> None:
     def unattributed_error_for_id_1(request: dict[str, object]) -> HttpReply:
-        accepted = orjson.loads(ok_for(request).body)
-        named = [r for r in accepted["results"] if r["id"] != "h-id-1"]
-        if len(named) == len(accepted["results"]):
-            return reply(200, accepted)
-        accepted["results"] = named
-        accepted["errors"] = [{"status": "error", "category": "VALIDATION_ERROR", "message": "bad"}]
-        return reply(207, accepted)
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        if all(item["id"] != "id-1" for item in inputs):
+            return ok_for(request)
+        return _id_1_left_out_and_an_error_naming_no_input(request, "VALIDATION_ERROR")
 
     clock = FakeClock()
     transport = FakeTransport(*[unattributed_error_for_id_1] * 20)
@@ -507,10 +515,7 @@ def test_an_unattributed_rate_limit_is_held_and_resent_never_failed() -> None:
         rounds.append(1)
         if len(rounds) > 12:  # more rounds than an unmatched input gets
             return ok_for(request)
-        accepted = orjson.loads(ok_for(request).body)
-        accepted["results"] = [r for r in accepted["results"] if r["id"] != "h-id-1"]
-        accepted["errors"] = [{"status": "error", "category": "RATE_LIMITS", "message": "slow"}]
-        return reply(207, accepted)
+        return _id_1_left_out_and_an_error_naming_no_input(request, "RATE_LIMITS")
 
     clock = FakeClock()
     transport = FakeTransport(*[limited_without_context] * 14)

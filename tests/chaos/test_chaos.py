@@ -151,6 +151,19 @@ def _run_chaos(
     assert chaos.stop(service) == 0
 
 
+def _duplicates(bootstrap: str, topics: Topics, counts: Counter[tuple[int, int]]) -> str:
+    """What a failure needs to be understood: the first duplicated results, as committed."""
+    twice = {source for source, seen in counts.items() if seen > 1}
+    lines = [f"{len(twice)} input offsets have more than one committed result"]
+    for record in read_all(bootstrap, topics.output):
+        document = record.json()
+        source = document["source"]
+        assert isinstance(source, dict)
+        if (source["partition"], source["offset"]) in twice and len(lines) < 13:
+            lines.append(f"  result at {record.partition}/{record.offset}: {document}")
+    return "\n".join(lines)
+
+
 def _distinct_results(chaos: _Chaos) -> int:
     return len(result_counts(chaos.bootstrap, chaos.topics.output, "read_committed"))
 
@@ -216,7 +229,7 @@ def test_kills_a_rebalance_and_a_broker_restart_lose_nothing_and_keep_per_id_ord
     counts = result_counts(kafka_bootstrap, topics.output, isolation)
     assert set(counts) == inputs, f"{len(inputs - set(counts))} offsets have no result"
     if guarantee == "exactly_once":
-        assert set(counts.values()) == {1}
+        assert set(counts.values()) == {1}, _duplicates(kafka_bootstrap, topics, counts)
     else:
         for (partition, offset), seen in counts.items():
             uncommitted_at = sum(

@@ -241,8 +241,13 @@ def _caught_up(consumer: Consumer, topic: str, ends: dict[int, int]) -> bool:
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    """The group's committed positions; retried while the broker is (re)electing a coordinator."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    """The group's committed positions; retried while the broker is (re)electing a coordinator.
+
+    read_uncommitted: a read_committed consumer asks for stable offsets, which a transaction
+    left open by a killed exactly_once member withholds until it times out (60 s)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_uncommitted"}
+    )
     deadline = time.monotonic() + 60
     try:
         while True:

@@ -25,6 +25,7 @@ class PartitionProgress:
     done: set[int] = field(default_factory=set)  # finished, behind an unfinished offset
     next_position: int | None = None
     committed: int | None = None
+    last_consumed: int = -1
 
     def finish(self, offset: int) -> None:
         order = self.order
@@ -57,14 +58,21 @@ class OffsetTracker:
         """The partition was revoked or lost: stop tracking it; late acks are ignored."""
         self._partitions.pop(tp, None)
 
-    def consumed(self, tp: TopicPartition, offset: int) -> None:
-        """An event was read; it is unfinished until its progress handle finishes it."""
+    def consumed(self, tp: TopicPartition, offset: int) -> bool:
+        """An event was read; it is unfinished until its progress handle finishes it. False
+        for an offset at or below one already read in this assignment: the client handed it
+        over again (librdkafka can, around pause, resume and seek), and it must not be worked
+        on twice (a second result, in exactly_once a duplicate)."""
         state = self._partitions.get(tp)
         if state is None:
             state = self._partitions[tp] = PartitionProgress(tp)
+        if offset <= state.last_consumed:
+            return False
+        state.last_consumed = offset
         if not state.order and state.next_position is None:
             state.next_position = offset
         state.order.append(offset)
+        return True
 
     def progress(self, tp: TopicPartition) -> PartitionProgress | None:
         """The partition's current progress, to finish offsets on later (None: not tracked)."""

@@ -197,7 +197,9 @@ class Pipeline:
         validation = self._cfg.validation
         accepted_bytes = 0
         for raw in messages:
-            consumed((raw.topic, raw.partition), raw.offset)
+            if not consumed((raw.topic, raw.partition), raw.offset):
+                self._redelivered(raw)
+                continue
             publisher.consumed(raw)
             accepted_bytes += raw.size
             decoded = decode_event(raw, validation)
@@ -206,6 +208,14 @@ class Pipeline:
             else:
                 add(decoded, now)
         self._accepted_bytes += accepted_bytes
+
+    def _redelivered(self, raw: RawMessage) -> None:
+        log.warning(
+            "skipped %s[%d] offset %d: already read in this assignment (handed over again)",
+            raw.topic,
+            raw.partition,
+            raw.offset,
+        )
 
     def _dispatch(self) -> None:
         # With consumption paused because the buffer is full and nothing in flight, no batch

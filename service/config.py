@@ -306,15 +306,15 @@ def check_files(settings: Settings) -> None:
 
 
 def _password_file_problem(path: Path | None) -> str | None:
-    return None if path is None else _unreadable(path)
+    return None if path is None else _read(path)[1]
 
 
-def _unreadable(path: Path) -> str | None:
+def _read(path: Path) -> tuple[str, None] | tuple[None, str]:
+    """The file's text, or why it cannot be read."""
     try:
-        path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8"), None
     except (OSError, UnicodeDecodeError) as exc:
-        return f"{str(path)!r} cannot be read ({exc.__class__.__name__})"
-    return None
+        return None, f"{str(path)!r} cannot be read ({exc.__class__.__name__})"
 
 
 def _ca_bundle_problem(path: Path | None) -> str | None:
@@ -330,10 +330,10 @@ def _ca_bundle_problem(path: Path | None) -> str | None:
 def _token_file_problem(path: Path | None) -> str | None:
     if path is None:
         return None
-    problem = _unreadable(path)
-    if problem:
+    text, problem = _read(path)
+    if text is None:
         return problem
-    token = path.read_text(encoding="utf-8").strip()
+    token = text.strip()
     if not token:
         return f"{str(path)!r} is empty"
     return _token_problem(token)

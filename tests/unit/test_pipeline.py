@@ -29,6 +29,8 @@ def _pipeline(
     transport: FakeTransport,
     clock: FakeClock,
     batching: BatchLimits = HALF_SECOND_WINDOW,
+    *,
+    committer: Committer | None = None,
     **buffer: int,
 ) -> Pipeline:
     """A loop over the fakes; `buffer`: max_buffered_events, poll_max_messages, ..."""
@@ -40,6 +42,7 @@ def _pipeline(
         clock=clock,
         metrics=metrics,
         health=health,
+        committer=committer,
         config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=batching, **buffer),
     )
 
@@ -277,12 +280,7 @@ def _with_committer(
     committer: Committer,
     batching: BatchLimits = NO_WINDOW,
 ) -> Pipeline:
-    caller, metrics, health = make_caller(transport, clock)
-    return Pipeline(
-        source=source, sink=sink, execute=caller.execute, clock=clock, metrics=metrics,
-        health=health, committer=committer,
-        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=batching),
-    )  # fmt: skip
+    return _pipeline(source, sink, transport, clock, batching, committer=committer)
 
 
 def test_events_dropped_with_a_revoked_partition_leave_the_buffer() -> None:

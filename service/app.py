@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from service import NATIVE
 from service.adapters.hubspot import (
     FileToken,
     HttpxUpsertTransport,
@@ -274,8 +275,14 @@ def run(settings: Settings) -> int:
     _tune_garbage_collector()
     log.info(
         "starting",
-        extra={"input_topic": settings.kafka_input_topic, "http_port": running.endpoints.port},
+        extra={
+            "input_topic": settings.kafka_input_topic,
+            "http_port": running.endpoints.port,
+            "hot_path": NATIVE.describe(),
+        },
     )
+    if NATIVE.reason is not None:
+        log.warning("the compiled hot path is not used: %s", NATIVE.reason)
     try:
         return running.pipeline.run(stop)
     finally:

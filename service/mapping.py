@@ -154,7 +154,7 @@ def _error_traces(error: dict[str, object]) -> list[str]:
 
 def _dicts(value: object) -> Iterable[dict[str, object]]:
     if isinstance(value, list):
-        return (item for item in value if isinstance(item, dict))
+        return [item for item in value if isinstance(item, dict)]
     return ()
 
 

@@ -17,7 +17,7 @@ from contextlib import suppress
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from service import __version__
+from service import NATIVE, __version__
 
 PREFIX = "subscription_upserter"
 
@@ -43,7 +43,13 @@ class Metrics:
         self._work(registry)
         self._kafka(registry)
         self.build_info = Info(_name("build"), "Version of the service.", registry=registry)
-        self.build_info.info({"version": __version__, "python": platform.python_version()})
+        self.build_info.info(
+            {
+                "version": __version__,
+                "python": platform.python_version(),
+                "compiled": "true" if NATIVE.compiled else "false",
+            }
+        )
 
     def _events(self, registry: CollectorRegistry) -> None:
         self.events_consumed = Counter(

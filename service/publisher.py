@@ -213,7 +213,7 @@ class OutcomePublisher:
         if group.timestamps_ms:
             now_ms = self._clock.wall() * 1000
             self._metrics.end_to_end_seconds.observe_many(
-                max(now_ms - stamp, 0.0) / 1000 for stamp in group.timestamps_ms
+                [max(now_ms - stamp, 0.0) / 1000 for stamp in group.timestamps_ms]
             )
             group.timestamps_ms = []
         self.emitted_bytes += group.event_bytes

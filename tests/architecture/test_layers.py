@@ -44,6 +44,8 @@ ALLOWED_SERVICE_IMPORTS: dict[str, set[str]] = {
     "server": CORE | {"metrics"},
     "adapters.kafka": CORE | {"ports", "__init__"},
     "adapters.hubspot": CORE | {"ports", "__init__"},
+    # decides, at the package's import, whether the compiled hot path loads: nothing else
+    "native": set(),
 }
 COMPOSITION_ROOT = {"app", "__main__", "redrive"}
 
@@ -108,3 +110,11 @@ def test_only_the_composition_root_reads_the_environment() -> None:
             continue
         source = path.read_text()
         assert "os.environ" not in source and "getenv" not in source, module
+
+
+def test_the_package_reads_the_environment_only_to_choose_its_compiled_hot_path() -> None:
+    # The one exception to the rule above: SERVICE_PURE_PYTHON must be read before any
+    # module loads, so `service/__init__.py` hands the environment to native.choose.
+    source = (SERVICE / "__init__.py").read_text()
+    assert source.count("os.environ") == 1 and "getenv" not in source
+    assert "_native.choose(Path(__file__).parent, os.environ)" in source

@@ -1,7 +1,8 @@
 """The Dockerfile and .dockerignore, read as text: no Docker engine runs here.
 
 Covers: pinned slim base, multi-stage with the hash-locked dependencies in their own layer
-before the code, no compilers or pip caches in the final stage, fixed non-root user,
+before the code, the hot path compiled in its own stage on the same Python release, no
+compilers or pip caches in the final stage, fixed non-root user,
 read-only-root friendly environment, exec-form entrypoint, import smoke test, exposed port,
 and a build context (computed with Docker's .dockerignore rules) that holds no dev tools,
 tests or chart.
@@ -79,20 +80,39 @@ def _resolved_base_images() -> list[str]:
     return images
 
 
-def test_every_stage_uses_a_pinned_exact_slim_python_tag() -> None:
-    images = _resolved_base_images()
-    assert len(images) >= 2, "expected a multi-stage build"
-    for image in images:
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", image), image
-    assert len(set(images)) == 1, "builder and runtime must share the base (the venv links to it)"
+def _stage(name: str) -> list[tuple[str, str]]:
+    return next(s for s in _stages() if re.search(rf"\bAS {name}$", s[0][1], re.IGNORECASE))
 
 
-def test_builder_stage_is_named_and_final_stage_copies_only_the_venv_from_it() -> None:
-    first = _stages()[0][0][1]
-    assert re.search(r"\bAS builder\b", first, re.IGNORECASE)
+def test_every_stage_uses_a_pinned_exact_python_tag_of_one_release() -> None:
+    images = dict(zip(("builder", "native", "runtime"), _resolved_base_images(), strict=True))
+    assert images["builder"] == images["runtime"], "the venv links to the runtime's Python"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", images["runtime"]), images
+    # The compiled modules are built for the runtime's exact Python (with its compiler).
+    assert images["native"] == images["runtime"].replace("-slim-", "-"), images
+
+
+def test_final_stage_copies_the_venv_from_builder_and_the_code_from_native() -> None:
     copies = [rest for keyword, rest in _final_stage() if keyword == "COPY"]
-    from_builder = [rest for rest in copies if rest.startswith("--from=builder")]
-    assert from_builder == ["--from=builder /opt/venv /opt/venv"]
+    assert copies == [
+        "--from=builder /opt/venv /opt/venv",
+        "--from=native /build/service/ /app/service/",
+    ]
+
+
+def test_native_stage_compiles_the_code_with_the_hash_locked_build_tools() -> None:
+    native = [f"{keyword} {rest}" for keyword, rest in _stage("native")]
+    install = next(i for i, s in enumerate(native) if "pip install" in s)
+    for flag in ("--require-hashes", "--only-binary :all:", "-r requirements-build.lock"):
+        assert flag in native[install], flag
+    code = native.index("COPY service/ service/")
+    build = next(i for i, s in enumerate(native) if "scripts/build_native.py --force" in s)
+    assert install < code < build, "tools first (cached), then the code, then the build"
+
+
+def test_the_image_refuses_to_build_without_its_compiled_hot_path() -> None:
+    smoke = " ".join(rest for keyword, rest in _final_stage() if keyword == "RUN")
+    assert "assert service.NATIVE.compiled" in smoke
 
 
 def test_dependencies_come_from_the_hashed_lock_before_the_code_is_copied() -> None:
@@ -108,7 +128,7 @@ def test_dependencies_come_from_the_hashed_lock_before_the_code_is_copied() -> N
     )
     final = [f"{keyword} {rest}" for keyword, rest in _final_stage()]
     venv = next(i for i, s in enumerate(final) if "/opt/venv /opt/venv" in s)
-    code = next(i for i, s in enumerate(final) if s.startswith("COPY service/"))
+    code = next(i for i, s in enumerate(final) if s.endswith(" /app/service/"))
     assert venv < code
 
 
@@ -147,7 +167,7 @@ def test_build_runs_an_import_smoke_test_as_the_service_user() -> None:
     user_at = max(i for i, (keyword, _) in enumerate(final) if keyword == "USER")
     smoke = [rest for keyword, rest in final[user_at:] if keyword == "RUN"]
     joined = " ".join(smoke)
-    assert 'python -c "import service.app"' in joined
+    assert 'python -c "import service.app;' in joined
     assert "python -m service --help" in joined
 
 
@@ -155,12 +175,21 @@ def test_exposes_the_http_port_8080() -> None:
     assert ("EXPOSE", "8080") in _final_stage()
 
 
+# What a build stage (never the final one) may copy from a dev folder.
+BUILD_ONLY_FILES = ("scripts/build_native.py",)
+
+
 def test_no_instruction_copies_the_whole_context_or_dev_folders() -> None:
-    for keyword, rest in _instructions():
-        if keyword in {"COPY", "ADD"} and not rest.startswith("--from="):
+    final = _final_stage()
+    for stage in _stages():
+        for keyword, rest in stage:
+            if keyword not in {"COPY", "ADD"} or rest.startswith("--from="):
+                continue
             sources = rest.split()[:-1]
             assert "." not in sources and "./" not in sources, rest
             for source in sources:
+                if stage is not final and source in BUILD_ONLY_FILES:
+                    continue
                 assert source.strip("/").split("/")[0] not in FORBIDDEN_IN_IMAGE, rest
 
 
@@ -218,13 +247,16 @@ def _build_context() -> set[str]:
     return context
 
 
-def test_build_context_holds_only_the_lock_and_the_service_package() -> None:
+def test_build_context_holds_only_the_locks_the_build_script_and_the_service_package() -> None:
     context = _build_context()
-    assert "requirements.lock" in context
+    allowed = {"requirements.lock", "requirements-build.lock", *BUILD_ONLY_FILES}
+    assert allowed <= context
     assert "service/app.py" in context and "service/__main__.py" in context
     for path in context:
-        assert path == "requirements.lock" or path.startswith("service/"), path
+        assert path in allowed or path.startswith("service/"), path
         assert "__pycache__" not in path and not path.endswith(".pyc"), path
+        # a local native build is for the host's Python; the image compiles its own
+        assert not path.endswith(".so") and path != "service/native.json", path
 
 
 @pytest.mark.parametrize("folder", FORBIDDEN_IN_IMAGE)

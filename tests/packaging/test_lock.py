@@ -1,7 +1,9 @@
-"""requirements.lock: what the image installs (pip --require-hashes) and the tests run on.
+"""requirements.lock: what the image installs (pip --require-hashes) and the tests run on;
+requirements-build.lock: what compiles its hot path (mypyc, in mypy).
 
-It must pin every runtime dependency of pyproject.toml within its range, with hashes, and
-hold no development tool; the .venv the tests use must have exactly these versions.
+The first must pin every runtime dependency of pyproject.toml within its range, with hashes,
+and hold no development tool; the second pins the compiler, with hashes, at the versions the
+first has for what they share. The .venv the tests use must have exactly these versions.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from packaging.version import Version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCK = REPO_ROOT / "requirements.lock"
+BUILD_LOCK = REPO_ROOT / "requirements-build.lock"  # what compiles the hot path
 PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)")
 
 
-def _entries() -> dict[str, tuple[Version, list[str]]]:
+def _entries(lock: Path = LOCK) -> dict[str, tuple[Version, list[str]]]:
     """name -> (pinned version, its sha256 hashes), continuation lines joined."""
     entries: dict[str, tuple[Version, list[str]]] = {}
     current: str | None = None
-    for line in LOCK.read_text().splitlines():
+    for line in lock.read_text().splitlines():
         pin = PIN.match(line)
         if pin:
             current = canonicalize_name(pin.group(1))
@@ -56,9 +59,10 @@ def test_each_runtime_dependency_is_pinned_within_its_range(requirement: Require
     assert requirement.specifier.contains(version), f"{name}=={version} is outside {requirement}"
 
 
-def test_every_pin_carries_sha256_hashes() -> None:
-    entries = _entries()
-    assert len(entries) >= len(_runtime_requirements())
+@pytest.mark.parametrize("lock", [LOCK, BUILD_LOCK], ids=lambda p: p.name)
+def test_every_pin_carries_sha256_hashes(lock: Path) -> None:
+    entries = _entries(lock)
+    assert len(entries) >= (len(_runtime_requirements()) if lock == LOCK else 2)
     for name, (_, hashes) in entries.items():
         assert hashes, f"{name} has no hash"
         for digest in hashes:
@@ -74,8 +78,16 @@ def test_no_development_tool_is_locked_into_the_image() -> None:
             assert name not in entries, f"dev dependency {name} is in requirements.lock"
 
 
-def test_the_tests_run_the_versions_the_image_ships() -> None:
-    for name, (version, _) in _entries().items():
+def test_the_build_lock_holds_the_compiler_and_agrees_with_the_runtime_lock() -> None:
+    build, runtime = _entries(BUILD_LOCK), _entries()
+    assert {"mypy", "setuptools"} <= build.keys()
+    for name in build.keys() & runtime.keys():
+        assert build[name][0] == runtime[name][0], f"{name}: the locks disagree; run scripts/lock"
+
+
+@pytest.mark.parametrize("lock", [LOCK, BUILD_LOCK], ids=lambda p: p.name)
+def test_the_tests_run_the_versions_the_image_ships_and_is_built_with(lock: Path) -> None:
+    for name, (version, _) in _entries(lock).items():
         installed = Version(metadata.version(name))
         assert installed == version, (
             f"{name} {installed} is installed, the lock has {version}: run scripts/bootstrap"

@@ -91,12 +91,26 @@ def stale(package_dir: Path) -> str | None:
     if sorted(built) != sorted(NATIVE_MODULES):
         missing = sorted(set(NATIVE_MODULES) - set(built))
         return f"the native build lacks {', '.join(missing)}; {_REBUILD}"
+    unlisted = _unlisted_extensions(package_dir)
+    if unlisted:  # it would load, unchecked: e.g. left from a build with a longer list
+        return f"{unlisted[0]} is compiled but not in the native build; {_REBUILD}"
     current = source_hashes(package_dir)
     changed = [m for m in NATIVE_MODULES if recorded.get(m) != current[m]]
     if changed:
         names = ", ".join(str(source_path(package_dir, m).name) for m in changed)
         return f"{names} changed after the native build; {_REBUILD}"
     return None
+
+
+def _unlisted_extensions(package_dir: Path) -> list[str]:
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    expected = {extension_path(package_dir, m) for m in NATIVE_MODULES}
+    shared = package_dir / (GROUP_NAME.rsplit(".", 1)[1] + "__mypyc" + suffix)
+    return sorted(
+        str(path.relative_to(package_dir))
+        for path in package_dir.rglob("*" + suffix)
+        if path not in expected and path != shared
+    )
 
 
 def choose(package_dir: Path, environ: Mapping[str, str]) -> NativeState:

@@ -91,6 +91,17 @@ def test_a_source_changed_after_the_build_makes_it_stale(tmp_path: Path) -> None
     assert reason is not None and reason.startswith("codec.py changed after the native build")
 
 
+def test_a_compiled_module_the_build_does_not_list_makes_it_stale(tmp_path: Path) -> None:
+    # left from a build with a longer list, it would load without its source being checked
+    package = _fake_build(tmp_path)
+    shared = native.extension_path(package, native.GROUP_NAME + "__mypyc")
+    shared.write_bytes(b"")  # the build's own shared library is expected
+    assert native.stale(package) is None
+    leftover = native.extension_path(package, "service.ratelimit")
+    leftover.write_bytes(b"")
+    assert str(native.stale(package)).startswith(f"{leftover.name} is compiled but not in")
+
+
 def test_a_build_without_its_manifest_or_a_module_is_stale(tmp_path: Path) -> None:
     package = _fake_build(tmp_path)
     native.extension_path(package, "service.records").unlink()

@@ -40,8 +40,7 @@ RUN python -m venv /opt/build \
       -r requirements.lock -r requirements-build.lock
 COPY scripts/build_native.py scripts/
 COPY service/ service/
-RUN /opt/build/bin/python scripts/build_native.py --force \
- && rm -rf service/__pycache__ service/*/__pycache__
+RUN /opt/build/bin/python scripts/build_native.py --force
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="subscription-upserter" \

@@ -53,13 +53,9 @@ def main() -> int:
     if args.clean:
         print(f"removed {_clean()} compiled files")
         return 0
-    if not args.force and _current():
+    if not args.force and stale(PACKAGE_DIR) is None:  # a missing build is stale too
         return 0
     return _build()
-
-
-def _current() -> bool:
-    return (PACKAGE_DIR / MANIFEST).exists() and stale(PACKAGE_DIR) is None
 
 
 def _clean() -> int:

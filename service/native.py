@@ -26,6 +26,7 @@ from types import ModuleType
 PACKAGE = "service"
 # The shared library mypyc puts the compiled modules' code in: service/_compiled__mypyc.*.so
 GROUP_NAME = f"{PACKAGE}._compiled"
+SHARED_LIBRARY = f"{GROUP_NAME}__mypyc"
 NATIVE_MODULES = (
     "service.model",
     "service.ids",
@@ -42,6 +43,7 @@ NATIVE_MODULES = (
     "service.pipeline",
 )
 MANIFEST = "native.json"
+_EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"  # of this interpreter's builds
 PURE_PYTHON_ENV = "SERVICE_PURE_PYTHON"
 _YES = frozenset({"1", "true", "yes"})
 _REBUILD = "run scripts/build_native.py (or remove the build: scripts/build_native.py --clean)"
@@ -68,14 +70,14 @@ def source_path(package_dir: Path, module: str) -> Path:
 
 
 def extension_path(package_dir: Path, module: str) -> Path:
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    return package_dir.joinpath(*module.split(".")[1:]).with_name(module.rsplit(".", 1)[1] + suffix)
+    name = module.rsplit(".", 1)[1] + _EXT_SUFFIX
+    return package_dir.joinpath(*module.split(".")[1:]).with_name(name)
 
 
-def source_hashes(package_dir: Path, modules: Sequence[str] = NATIVE_MODULES) -> dict[str, str]:
+def source_hashes(package_dir: Path) -> dict[str, str]:
     return {
         module: hashlib.sha256(source_path(package_dir, module).read_bytes()).hexdigest()
-        for module in modules
+        for module in NATIVE_MODULES
     }
 
 
@@ -103,13 +105,11 @@ def stale(package_dir: Path) -> str | None:
 
 
 def _unlisted_extensions(package_dir: Path) -> list[str]:
-    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    expected = {extension_path(package_dir, m) for m in NATIVE_MODULES}
-    shared = package_dir / (GROUP_NAME.rsplit(".", 1)[1] + "__mypyc" + suffix)
+    expected = {extension_path(package_dir, m) for m in (*NATIVE_MODULES, SHARED_LIBRARY)}
     return sorted(
         str(path.relative_to(package_dir))
-        for path in package_dir.rglob("*" + suffix)
-        if path not in expected and path != shared
+        for path in package_dir.rglob("*" + _EXT_SUFFIX)
+        if path not in expected
     )
 
 

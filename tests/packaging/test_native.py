@@ -94,7 +94,7 @@ def test_a_source_changed_after_the_build_makes_it_stale(tmp_path: Path) -> None
 def test_a_compiled_module_the_build_does_not_list_makes_it_stale(tmp_path: Path) -> None:
     # left from a build with a longer list, it would load without its source being checked
     package = _fake_build(tmp_path)
-    shared = native.extension_path(package, native.GROUP_NAME + "__mypyc")
+    shared = native.extension_path(package, native.SHARED_LIBRARY)
     shared.write_bytes(b"")  # the build's own shared library is expected
     assert native.stale(package) is None
     leftover = native.extension_path(package, "service.ratelimit")

@@ -40,7 +40,7 @@ RUN python -m venv /opt/build \
       -r requirements.lock -r requirements-build.lock
 COPY scripts/build_native.py scripts/
 COPY service/ service/
-RUN /opt/build/bin/python scripts/build_native.py --force
+RUN /opt/build/bin/python scripts/build_native.py /build
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="subscription-upserter" \
@@ -65,7 +65,7 @@ RUN python -m compileall -q /app/service
 USER 10001:10001
 # Smoke test, as the service user: fails the build if a dependency is missing or the
 # compiled hot path is not the one in use.
-RUN python -c "import service.app; assert service.NATIVE.compiled, service.NATIVE.describe()" \
+RUN python -c "from service.entry import app, native; assert native.describe() == 'compiled', native.describe()" \
  && python -m service --help
 EXPOSE 8080
 # Exec form: python is PID 1 and receives SIGTERM directly (graceful drain).

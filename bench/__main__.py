@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import chart, machine
+from bench.build import BUILDS, Code, prepare
 from bench.modes import MODES, Mode
 from bench.report import ScenarioResult, info, number, table_header, table_rows
 from bench.scenarios import api_bound, latency, overhead, shared_budget
@@ -60,6 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--bootstrap",
         help="use this running Kafka cluster instead of starting a local broker "
         "(its CPU is then not measured)",
+    )
+    parser.add_argument(
+        "--build",
+        choices=BUILDS,
+        default="compiled",
+        help="the service's hot path compiled with mypyc, as the image ships it (default; "
+        "needs a C compiler), or the sources as development runs them",
     )
     parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"output folder ({OUT_DIR})")
     parser.add_argument(
@@ -112,9 +120,15 @@ def kafka(bootstrap: str | None, work_dir: Path) -> Iterator[tuple[str, int | No
 
 
 def run(
-    mode: Mode, names: list[str], out_dir: Path, work_dir: Path, bootstrap: str | None
+    mode: Mode,
+    names: list[str],
+    out_dir: Path,
+    work_dir: Path,
+    *,
+    bootstrap: str | None,
+    code: Code,
 ) -> tuple[list[str], bool]:
-    info_ = machine.describe()
+    info_ = {**machine.describe(), "build": code.build}
     for line in machine.header_lines(info_, mode.name):
         print(line, flush=True)
     print(f"work folder: {work_dir}", flush=True)
@@ -122,7 +136,7 @@ def run(
     results: dict[str, ScenarioResult] = {}
     ok = True
     with kafka(bootstrap, work_dir) as (servers, broker_pid):
-        ctx = Context(servers, broker_pid, mode, work_dir)
+        ctx = Context(servers, broker_pid, mode, work_dir, code)
         ctx.log(f"kafka on {servers}")
         for name in names:
             ctx.log(f"--- {name}")
@@ -161,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-"))
     started = time.monotonic()
-    lines, ok = run(mode, names, args.out, work_dir, args.bootstrap)
+    code = prepare(args.build, work_dir)
+    lines, ok = run(mode, names, args.out, work_dir, bootstrap=args.bootstrap, code=code)
     print(f"\n== results ({mode.name} mode, {time.monotonic() - started:.0f}s) ==")
     print("\n".join(lines))
     print(f"\nJSON and chart in {args.out}")

@@ -73,6 +73,7 @@ def header_lines(info: dict[str, object], mode: str) -> list[str]:
     return [
         f"machine: {info['cpu_count']} CPUs ({info['cpu_model']}), {info['memory_gib']} GiB, "
         f"{info['platform']}",
-        f"python {info['python']}; commit {info['git_commit']}; mode {mode}; "
+        f"python {info['python']}; commit {info['git_commit']}; build {info.get('build')}; "
+        f"mode {mode}; "
         f"load average at start {info['load_average_1m_at_start']}",
     ]

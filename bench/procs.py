@@ -19,6 +19,7 @@ from typing import Self
 
 import httpx
 
+from bench.build import Code
 from bench.kafka_io import RunTopics
 from bench.machine import REPO
 from bench.modes import Limit
@@ -29,6 +30,7 @@ from devstack.kafka import free_ports
 TOKEN = "bench-private-app-token"
 ID_PROPERTY = "external_subscription_id"
 _STOP_TIMEOUT_S = 60.0
+_BUILD_INFO = "subscription_upserter_build_info{"
 
 
 def _env() -> dict[str, str]:
@@ -40,11 +42,13 @@ def _env() -> dict[str, str]:
 class Process:
     """A child process with its output in `log_path`."""
 
-    def __init__(self, command: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, command: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path = REPO
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            list(command), cwd=REPO, env=env, stdout=self._log, stderr=self._log
+            list(command), cwd=cwd, env=env, stdout=self._log, stderr=self._log
         )
 
     @property
@@ -143,11 +147,14 @@ def service_env(
 
 
 class Service(Process):
-    """`python -m service run` with the settings of one run."""
+    """`python -m service run` with the settings of one run, from `code.root` (the sources,
+    or a compiled copy of them: bench.build)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        super().__init__([sys.executable, "-m", "service", "run"], env, log_path)
+    def __init__(self, env: dict[str, str], log_path: Path, code: Code) -> None:
+        env = {**env, "PYTHONPATH": os.pathsep.join((str(code.root), env["PYTHONPATH"]))}
+        super().__init__([sys.executable, "-m", "service", "run"], env, log_path, code.root)
         self.base = f"http://127.0.0.1:{env['HTTP_PORT']}"
+        self.code = code
 
     def is_ready(self) -> bool:
         try:
@@ -156,9 +163,20 @@ class Service(Process):
             return False
 
     def wait_ready(self, timeout_s: float = 60) -> float:
-        """Wait for /readyz (joined the group, partitions assigned); returns time.time()."""
+        """Wait for /readyz (joined the group, partitions assigned); returns time.time().
+        Raises if the process runs another build than the one asked for."""
         _wait_until(self.is_ready, timeout_s, f"the service ({self.log_path}) to be ready", self)
-        return time.time()
+        ready_at = time.time()
+        compiled = self.runs_compiled()
+        if compiled != (self.code.build == "compiled"):
+            raise RuntimeError(f"asked for the {self.code.build} build; compiled={compiled}")
+        return ready_at
+
+    def runs_compiled(self) -> bool:
+        """What the service's build_info says of its hot path."""
+        text = httpx.get(f"{self.base}/metrics", timeout=5).text
+        info = next(line for line in text.splitlines() if line.startswith(_BUILD_INFO))
+        return 'compiled="true"' in info
 
     def metric(self, name: str) -> float:
         """Sum of every sample of a metric; 0 when absent or unreachable."""

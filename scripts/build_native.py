@@ -1,25 +1,24 @@
 #!/usr/bin/env python3
-"""Compiles the service's hot-path modules with mypyc, next to their sources.
+"""Compiles the service's hot-path modules with mypyc, in a copy of the package.
 
-    python scripts/build_native.py            build, unless the build there is current
-    python scripts/build_native.py --force    build even if current
-    python scripts/build_native.py --clean    remove it: the service then runs as pure Python
+    python scripts/build_native.py DEST     copy service/ to DEST/service and compile it there
 
-The modules are service.native.NATIVE_MODULES; their code goes into one shared library,
-service/_compiled__mypyc.*.so, and each module gets a small extension module beside its .py.
-service/native.json records the sha256 of every source compiled: the package uses the
-build only while those sources are unchanged (service/native.py). Needs mypy (which ships
-mypyc), setuptools, a C compiler and the Python headers. Run with the interpreter that will
-run the service: extension modules are built for one Python version and platform.
+The modules are service.entry.native.NATIVE_MODULES; their code goes into one shared
+library, DEST/service/_compiled__mypyc.*.so, and each module gets a small extension module
+beside its .py (Python prefers it to the source). The image runs this in its build stage
+(DEST is the stage's own copy); CI runs it into a temporary copy and runs the unit suite
+there (tests/packaging/test_native.py). It refuses to compile into a git working tree:
+development runs the sources, so nothing compiled can go stale beside them. Needs mypy
+(which ships mypyc), setuptools, a C compiler and the Python headers; run it with the
+interpreter that will run the service (extension modules are built for one Python).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import shutil
 import sys
-import sysconfig
 import tempfile
 import time
 import warnings
@@ -32,46 +31,44 @@ from setuptools import setup
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from service.native import (  # noqa: E402  # the repository root is on the path only now
-    GROUP_NAME,
-    MANIFEST,
+from service.entry.native import (  # noqa: E402  # the repository root is on the path only now
     NATIVE_MODULES,
     PACKAGE,
-    source_hashes,
-    source_path,
-    stale,
 )
 
-PACKAGE_DIR = REPO_ROOT / PACKAGE
+GROUP_NAME = f"{PACKAGE}._compiled"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--force", action="store_true", help="build even if current")
-    parser.add_argument("--clean", action="store_true", help="remove the build")
-    args = parser.parse_args()
-    if args.clean:
-        print(f"removed {_clean()} compiled files")
-        return 0
-    if not args.force and stale(PACKAGE_DIR) is None:  # a missing build is stale too
-        return 0
-    return _build()
-
-
-def _clean() -> int:
-    built = [*PACKAGE_DIR.rglob("*.so"), *PACKAGE_DIR.rglob("*.pyd")]
-    manifest = PACKAGE_DIR / MANIFEST
-    for path in [*built, manifest]:
-        path.unlink(missing_ok=True)
-    return len(built)
-
-
-def _build() -> int:
+    parser.add_argument("dest", type=Path, help="folder to hold the compiled copy of service/")
+    dest = parser.parse_args().dest.resolve()
+    if (dest / ".git").exists():
+        print(f"build_native: {dest} is a git working tree; compile into a copy", file=sys.stderr)
+        return 2
     started = time.monotonic()
-    _clean()
-    os.chdir(REPO_ROOT)  # mypy resolves `service.*` imports from here
-    sources = [str(source_path(PACKAGE_DIR, m).relative_to(REPO_ROOT)) for m in NATIVE_MODULES]
-    # setuptools reads the project's pyproject.toml and warns that its support is beta
+    _copy_sources(dest)
+    _compile(dest)
+    print(
+        f"build_native: {len(NATIVE_MODULES)} modules compiled with mypyc "
+        f"{mypy.version.__version__} in {time.monotonic() - started:.0f}s into {dest}"
+    )
+    return 0
+
+
+def _copy_sources(dest: Path) -> None:
+    """DEST/service becomes a fresh copy of the package's sources (nothing else)."""
+    source, target = REPO_ROOT / PACKAGE, dest / PACKAGE
+    if source.resolve() == target.resolve():
+        return  # the image's build stage: the copy is already there
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+
+
+def _compile(dest: Path) -> None:
+    os.chdir(dest)  # mypy resolves `service.*` imports from here
+    sources = [str(Path(*name.split("."))) + ".py" for name in NATIVE_MODULES]
+    # setuptools reads a pyproject.toml, if any, and warns that its support is beta
     warnings.filterwarnings("ignore", message=r"Support for `\[tool.setuptools\]`")
     with tempfile.TemporaryDirectory(prefix="build-native-") as work:
         extensions = mypycify(sources, opt_level="3", group_name=GROUP_NAME, target_dir=f"{work}/c")
@@ -86,18 +83,6 @@ def _build() -> int:
                 f"--build-lib={work}/lib",
             ],
         )
-    manifest = {
-        "mypy": mypy.version.__version__,
-        "python": sysconfig.get_config_var("EXT_SUFFIX"),
-        "modules": source_hashes(PACKAGE_DIR),
-    }
-    (PACKAGE_DIR / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    elapsed = time.monotonic() - started
-    print(
-        f"build_native: {len(NATIVE_MODULES)} modules compiled with mypyc "
-        f"{mypy.version.__version__} in {elapsed:.0f}s"
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench import analysis
+from bench.build import Code
 from bench.kafka_io import RunTopics, TopicWatch, new_topics
 from bench.modes import Limit, Mode
 from bench.procs import Baseline, Emulator, Process, Service, service_env, stop_all
@@ -34,6 +35,7 @@ class Context:
     broker_pid: int | None
     mode: Mode
     work_dir: Path
+    code: Code
     started: float = field(default_factory=time.monotonic)
     # Request logs for the throughput chart: panel title -> requests as HubSpot saw them.
     charts: dict[str, list[analysis.Request]] = field(default_factory=dict)
@@ -235,7 +237,7 @@ def _start(
     for n in range(instances):
         if kind == "service":
             env = service_env(ctx.bootstrap, topics, emulator, batch_max_wait_ms)
-            processes.append(Service(env, run_dir / f"service-{n}.log"))
+            processes.append(Service(env, run_dir / f"service-{n}.log", ctx.code))
         else:
             processes.append(Baseline(ctx.bootstrap, topics, emulator, run_dir, f"baseline-{n}"))
     return processes

@@ -39,7 +39,7 @@ def run(ctx: Context) -> ScenarioResult:
     service: Service | None = None
     try:
         env = service_env(ctx.bootstrap, topics, emulator, mode.batch_max_wait_ms)
-        service = Service(env, run_dir / "service.log")
+        service = Service(env, run_dir / "service.log", ctx.code)
         service.wait_ready()
         ctx.log(f"{NAME}: producing {count:,} events at {rate:,.0f}/s")
         produced = produce_paced(ctx.bootstrap, topics.input, events, rate)

@@ -1,7 +1,7 @@
 """HubSpot over httpx: posts batch upsert bodies and translates transport failures.
 
 Owns the HTTP client, the Authorization header and the mapping of httpx exceptions to
-TransientHubSpotError. Does not interpret replies (service.responses does) and never puts
+TransientHubSpotError. Does not interpret replies (service.core.responses does) and never puts
 the token into a message, log line or exception.
 """
 
@@ -16,9 +16,9 @@ from typing import Protocol
 import httpx
 
 from service import __version__
-from service.clock import Clock
-from service.errors import AuthError, TransientHubSpotError
-from service.responses import HttpReply
+from service.core.clock import Clock
+from service.core.errors import AuthError, TransientHubSpotError
+from service.core.responses import HttpReply
 
 
 class TokenSource(Protocol):

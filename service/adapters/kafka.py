@@ -16,11 +16,11 @@ from typing import Any, NamedTuple
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from service.errors import CommitError, ConfigError, TransactionError
-from service.model import RawMessage
-from service.offsets import TopicPartition as PartitionKey
-from service.ports import DeliveryCallback, RebalanceListener
-from service.records import OutboundRecord
+from service.core.errors import CommitError, ConfigError, TransactionError
+from service.core.model import RawMessage
+from service.core.offsets import TopicPartition as PartitionKey
+from service.core.ports import DeliveryCallback, RebalanceListener
+from service.core.records import OutboundRecord
 
 log = logging.getLogger(__name__)
 

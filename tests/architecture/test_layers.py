@@ -1,120 +1,79 @@
-"""Keeps the layering of docs/architecture.md true, by walking every import in service/."""
+"""Keeps the layering of docs/architecture.md true: import-linter's contracts (pyproject.toml,
+`[tool.importlinter]`) hold for the package, and break on an injected bad import; only the
+entry points read the environment."""
 
 from __future__ import annotations
 
-import ast
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-SERVICE = Path(__file__).resolve().parents[2] / "service"
-
-CORE = {
-    "errors",
-    "model",
-    "clock",
-    "ids",
-    "batching",
-    "offsets",
-    "codec",
-    "ratelimit",
-    "responses",
-    "mapping",
-    "records",
-    "retry",
-    "health",
-    "ordering",
-    "handover",
-}
-# Pure data libraries a core module may use: no I/O, no clients.
-CORE_THIRD_PARTY = {"pydantic", "orjson"}
-IO_LIBRARIES = {"confluent_kafka", "httpx", "prometheus_client"}
-
-ALLOWED_SERVICE_IMPORTS: dict[str, set[str]] = {
-    "ports": CORE,
-    "config": CORE,
-    "metrics": CORE | {"__init__"},
-    "logs": CORE,
-    "workers": CORE,
-    "caller": CORE | {"ports", "metrics", "config"},
-    "pipeline": CORE | {"ports", "metrics", "config", "workers", "records", "commit", "publisher"},
-    "commit": CORE | {"ports"},
-    "publisher": CORE | {"ports", "metrics"},
-    "server": CORE | {"metrics"},
-    "adapters.kafka": CORE | {"ports", "__init__"},
-    "adapters.hubspot": CORE | {"ports", "__init__"},
-    # decides, at the package's import, whether the compiled hot path loads: nothing else
-    "native": set(),
-}
-COMPOSITION_ROOT = {"app", "__main__", "redrive"}
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVICE = REPO_ROOT / "service"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def _module_name(path: Path) -> str:
-    relative = path.relative_to(SERVICE).with_suffix("")
-    return ".".join(relative.parts)
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` on the package found first from `root` (a copy, or the repository)."""
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+def test_every_import_linter_contract_is_kept() -> None:
+    result = _lint_imports(REPO_ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "5 kept, 0 broken" in result.stdout
 
 
-def _service_internal(name: str) -> str | None:
-    if name == "service":
-        return "__init__"
-    return name.removeprefix("service.") if name.startswith("service.") else None
+@pytest.fixture
+def copy_of_the_code(tmp_path: Path) -> Path:
+    shutil.copytree(SERVICE, tmp_path / "service", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_ROOT / "devstack", tmp_path / "devstack", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(REPO_ROOT / "pyproject.toml", tmp_path)
+    return tmp_path
 
 
-MODULES = sorted(p for p in SERVICE.rglob("*.py") if p.name != "__init__.py" or p.parent != SERVICE)
+@pytest.mark.parametrize(
+    ("module", "bad_import", "broken"),
+    [
+        ("core/batching.py", "import httpx", "the core does no I/O"),
+        ("core/model.py", "from service.loop import workers", "entry points over the loop"),
+        ("loop/caller.py", "from service.adapters import hubspot", "entry points over the loop"),
+        ("loop/publisher.py", "import confluent_kafka", "the loop reaches Kafka"),
+        ("adapters/kafka.py", "from service.adapters import logs", "adapters do not import"),
+        ("entry/app.py", "import devstack.emulator", "the dev stack"),
+    ],
+)
+def test_an_injected_bad_import_breaks_its_contract(
+    copy_of_the_code: Path, module: str, bad_import: str, broken: str
+) -> None:
+    path = copy_of_the_code / "service" / module
+    source = path.read_text()
+    marker = "from __future__ import annotations\n"
+    path.write_text(source.replace(marker, f"{marker}\n{bad_import}  # noqa\n", 1))
+    result = _lint_imports(copy_of_the_code)
+    assert result.returncode != 0
+    broken_lines = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
+    assert any(line.startswith(broken) for line in broken_lines), result.stdout[-3000:]
 
 
-@pytest.mark.parametrize("path", MODULES, ids=_module_name)
-def test_module_imports_follow_the_layers(path: Path) -> None:
-    module = _module_name(path).removesuffix(".__init__")
-    if module in COMPOSITION_ROOT or module == "adapters":
-        return
-    imports = _imports(path)
-    internal = {i for name in imports if (i := _service_internal(name)) is not None}
-    external = {name.split(".")[0] for name in imports if _service_internal(name) is None}
-    assert "devstack" not in external, "the emulator and dev stack must not be on the service path"
-    if module in CORE:
-        third_party = external - set(sys.stdlib_module_names)
-        assert third_party <= CORE_THIRD_PARTY, f"core module {module} imports {third_party}"
-        assert internal <= CORE, f"core module {module} imports {internal - CORE}"
-        return
-    allowed = ALLOWED_SERVICE_IMPORTS.get(module)
-    assert allowed is not None, f"{module} has no place in the layers; add it to this test"
-    assert internal <= allowed, f"{module} imports {internal - allowed}"
-    if not module.startswith("adapters") and module not in {"metrics", "server"}:
-        assert not external & IO_LIBRARIES, f"{module} imports {external & IO_LIBRARIES}"
-
-
-def test_adapters_do_not_import_each_other_or_the_pipeline() -> None:
-    for path in (SERVICE / "adapters").glob("*.py"):
-        internal = {i for name in _imports(path) if (i := _service_internal(name))}
-        assert not {i for i in internal if i.startswith("adapters")}, path.name
-        assert not internal & {"pipeline", "caller", "app"}, path.name
-
-
-def test_only_the_composition_root_reads_the_environment() -> None:
-    for path in MODULES:
-        module = _module_name(path)
-        if module in COMPOSITION_ROOT or module == "config":
+def test_only_the_entry_points_read_the_environment() -> None:
+    for path in sorted(SERVICE.rglob("*.py")):
+        if path.parent.name == "entry":
             continue
         source = path.read_text()
-        assert "os.environ" not in source and "getenv" not in source, module
-
-
-def test_the_package_reads_the_environment_only_to_choose_its_compiled_hot_path() -> None:
-    # The one exception to the rule above: SERVICE_PURE_PYTHON must be read before any
-    # module loads, so `service/__init__.py` hands the environment to native.choose.
-    source = (SERVICE / "__init__.py").read_text()
-    assert source.count("os.environ") == 1 and "getenv" not in source
-    assert "_native.choose(Path(__file__).parent, os.environ)" in source
+        where = path.relative_to(REPO_ROOT)
+        assert "os.environ" not in source and "getenv" not in source, where

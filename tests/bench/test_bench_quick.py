@@ -32,7 +32,8 @@ def test_quick_mode_runs_every_scenario_and_writes_json(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "bench", "--quick", "--bootstrap", kafka_bootstrap]
+    command = [sys.executable, "-m", "bench", "--quick", "--build", "source"]
+    command += ["--bootstrap", kafka_bootstrap]
     completed = subprocess.run(
         [*command, "--out", str(out)],
         cwd=REPO,
@@ -44,6 +45,7 @@ def test_quick_mode_runs_every_scenario_and_writes_json(
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     assert "| scenario" in completed.stdout
     assert "machine: " in completed.stdout
+    assert "build source;" in completed.stdout
 
     for name in SCENARIO_FILES:
         document = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
@@ -52,6 +54,7 @@ def test_quick_mode_runs_every_scenario_and_writes_json(
         assert document["mode"] == "quick"
         assert document["measured"].keys() >= MEASURED_KEYS[name], name
         assert document["machine"].keys() >= {"cpu_count", "cpu_model", "python"}
+        assert document["machine"]["build"] == "source"  # each service process checked it
         for target in document["targets"]:
             assert target.keys() >= {"figure", "measured", "target", "pass"}
             assert isinstance(target["pass"], bool)

@@ -11,8 +11,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.codec import MAX_VALUE_LENGTH, ValidationLimits, decode_event
-from service.model import (
+from service.core.codec import MAX_VALUE_LENGTH, ValidationLimits, decode_event
+from service.core.model import (
     BatchInput,
     ErrorInfo,
     Event,
@@ -22,7 +22,7 @@ from service.model import (
     Status,
     UpsertedRecord,
 )
-from service.records import Topics, records_for_input, records_for_rejection
+from service.core.records import Topics, records_for_input, records_for_rejection
 
 LIMITS = ValidationLimits(default_id_property="external_subscription_id")
 TOPICS = Topics(output="results", dlq="dlq")

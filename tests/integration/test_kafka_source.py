@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from service.adapters.kafka import KafkaSource, consumer_config
-from service.offsets import TopicPartition
+from service.core.offsets import TopicPartition
 from tests.integration.support import event_bytes, new_topics, produce
 
 pytestmark = [pytest.mark.kafka]

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from prometheus_client import CollectorRegistry
 
-from service.metrics import Metrics
+from service.adapters.prometheus import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
 CHART_FILES = REPO / "helm" / "subscription-upserter" / "files"

@@ -106,13 +106,13 @@ def test_native_stage_compiles_the_code_with_the_hash_locked_build_tools() -> No
     for flag in ("--require-hashes", "--only-binary :all:", "-r requirements-build.lock"):
         assert flag in native[install], flag
     code = native.index("COPY service/ service/")
-    build = next(i for i, s in enumerate(native) if "scripts/build_native.py --force" in s)
+    build = next(i for i, s in enumerate(native) if "scripts/build_native.py /build" in s)
     assert install < code < build, "tools first (cached), then the code, then the build"
 
 
 def test_the_image_refuses_to_build_without_its_compiled_hot_path() -> None:
     smoke = " ".join(rest for keyword, rest in _final_stage() if keyword == "RUN")
-    assert "assert service.NATIVE.compiled" in smoke
+    assert "assert native.describe() == 'compiled'" in smoke
 
 
 def test_dependencies_come_from_the_hashed_lock_before_the_code_is_copied() -> None:
@@ -167,7 +167,7 @@ def test_build_runs_an_import_smoke_test_as_the_service_user() -> None:
     user_at = max(i for i, (keyword, _) in enumerate(final) if keyword == "USER")
     smoke = [rest for keyword, rest in final[user_at:] if keyword == "RUN"]
     joined = " ".join(smoke)
-    assert 'python -c "import service.app;' in joined
+    assert 'python -c "from service.entry import app, native;' in joined
     assert "python -m service --help" in joined
 
 
@@ -251,12 +251,12 @@ def test_build_context_holds_only_the_locks_the_build_script_and_the_service_pac
     context = _build_context()
     allowed = {"requirements.lock", "requirements-build.lock", *BUILD_ONLY_FILES}
     assert allowed <= context
-    assert "service/app.py" in context and "service/__main__.py" in context
+    assert "service/entry/app.py" in context and "service/__main__.py" in context
     for path in context:
         assert path in allowed or path.startswith("service/"), path
         assert "__pycache__" not in path and not path.endswith(".pyc"), path
         # a local native build is for the host's Python; the image compiles its own
-        assert not path.endswith(".so") and path != "service/native.json", path
+        assert not path.endswith(".so"), path
 
 
 @pytest.mark.parametrize("folder", FORBIDDEN_IN_IMAGE)

@@ -20,7 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from service.config import SECRET_FIELDS, Settings
+from service.entry.settings import SECRET_FIELDS, Settings
 
 pytestmark = pytest.mark.timeout(1800)  # the first run may build helm from source
 
@@ -292,7 +292,7 @@ def test_every_optional_object_renders_when_enabled(
 def test_contract_lists_every_service_setting() -> None:
     fields = set(Settings.model_fields)
     mapped = set(ALL_SETTINGS) | set(SECRET_SETTINGS)
-    assert fields == mapped, "a setting was added to service/config.py: map it"
+    assert fields == mapped, "a setting was added to service/entry/settings.py: map it"
     assert not set(ALL_SETTINGS) & set(SECRET_SETTINGS)
     assert set(SECRET_FIELDS) <= set(SECRET_SETTINGS), "a service secret is in the ConfigMap"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from service.codec import ValidationLimits, decode_event
-from service.model import Event, RawMessage
+from service.core.codec import ValidationLimits, decode_event
+from service.core.model import Event, RawMessage
 
 LIMITS = ValidationLimits(default_id_property="external_subscription_id")
 

@@ -8,17 +8,17 @@ from collections.abc import Callable, Mapping
 import orjson
 from prometheus_client import CollectorRegistry
 
-from service.caller import CallerPolicy, UpsertCaller
-from service.clock import FakeClock
-from service.health import Health
-from service.metrics import Metrics
-from service.model import RawMessage
-from service.offsets import TopicPartition
-from service.ports import DeliveryCallback, RebalanceListener
-from service.ratelimit import RateLimiter
-from service.records import OutboundRecord
-from service.responses import HttpReply
-from service.retry import Backoff
+from service.adapters.prometheus import Metrics
+from service.core.clock import FakeClock
+from service.core.health import Health
+from service.core.model import RawMessage
+from service.core.offsets import TopicPartition
+from service.core.ports import DeliveryCallback, RebalanceListener
+from service.core.ratelimit import RateLimiter
+from service.core.records import OutboundRecord
+from service.core.responses import HttpReply
+from service.core.retry import Backoff
+from service.loop.caller import CallerPolicy, UpsertCaller
 
 Responder = Callable[[dict[str, object]], HttpReply]
 
@@ -169,3 +169,9 @@ class FakeSink:
 
     def close(self) -> None:
         return
+
+
+def counted(metrics: Metrics, name: str, **labels: str) -> float:
+    """A counter's value (`name` without the prefix and `_total`), 0 when never counted."""
+    value = metrics.registry.get_sample_value(f"subscription_upserter_{name}_total", labels)
+    return value or 0.0

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from service.batching import Batcher, BatchLimits
-from service.codec import decode_event
-from service.ids import MERGED_PREFIX
-from service.model import Event
+from service.core.batching import Batcher, BatchLimits
+from service.core.codec import decode_event
+from service.core.ids import MERGED_PREFIX
+from service.core.model import Event
 from tests.unit.factories import LIMITS, event, raw
 
 

@@ -7,17 +7,18 @@ from email.utils import formatdate
 import orjson
 import pytest
 
-from service.caller import UpsertCaller
-from service.clock import FakeClock
-from service.errors import TransientHubSpotError
-from service.health import DAILY_BLOCK, Health
-from service.model import Batch, BatchInput, Status
-from service.ratelimit import RateLimiter
-from service.responses import MAX_RETRY_AFTER_S, HttpReply, retry_after_seconds
+from service.core.clock import FakeClock
+from service.core.errors import TransientHubSpotError
+from service.core.health import DAILY_BLOCK, Health
+from service.core.model import Batch, BatchInput, Status
+from service.core.ratelimit import RateLimiter
+from service.core.responses import MAX_RETRY_AFTER_S, HttpReply, retry_after_seconds
+from service.loop.caller import UpsertCaller
 from tests.unit.factories import event
 from tests.unit.fakes import (
     FakeTransport,
     acquire_from_another_thread,
+    counted,
     make_caller,
     ok_for,
     reply,
@@ -76,7 +77,7 @@ def test_ten_secondly_429_waits_out_retry_after_and_resends_the_same_batch() -> 
     assert clock.monotonic() - start >= 3.0
     assert transport.requests[0] == transport.requests[1]
     assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
-    assert metrics.rate_limited.labels("TEN_SECONDLY_ROLLING")._value.get() == 1
+    assert counted(metrics, "hubspot_rate_limited", policy="TEN_SECONDLY_ROLLING") == 1
 
 
 @pytest.mark.parametrize(
@@ -156,7 +157,7 @@ def test_refused_credentials_hold_and_report_not_ready_without_failing_events() 
     assert readiness == [True]
     assert all(o.status is Status.UPSERTED for o in outcome.by_trace_id.values())
     assert health.ready()[0] is True
-    assert metrics.auth_failures.labels("401")._value.get() == 2
+    assert counted(metrics, "hubspot_auth_failures", status="401") == 2
 
 
 def test_daily_limit_blocks_readiness_until_a_probe_succeeds() -> None:
@@ -271,7 +272,7 @@ def test_per_input_rate_limits_in_a_207_are_resent_until_written_never_failed() 
         "trace-1": Status.UPSERTED,
     }
     assert len(transport.requests) == 13
-    assert metrics.rate_limited.labels("UNSPECIFIED")._value.get() == 12
+    assert counted(metrics, "hubspot_rate_limited", policy="UNSPECIFIED") == 12
     assert sum(clock.slept) >= 12  # each round waited for the window to free a slot
 
 
@@ -284,11 +285,11 @@ def test_a_429_is_counted_under_the_policy_it_names() -> None:
     transport = FakeTransport(*[lambda _, r=r: r for r in limited], ok_for)
     caller, metrics, _ = make_caller(transport)
     caller.execute(_batch(1))
-    counted = {
-        policy: metrics.rate_limited.labels(policy)._value.get()
+    by_policy = {
+        policy: counted(metrics, "hubspot_rate_limited", policy=policy)
         for policy in ("SECONDLY", "UNSPECIFIED", "TEN_SECONDLY_ROLLING")
     }
-    assert counted == {"SECONDLY": 1, "UNSPECIFIED": 1, "TEN_SECONDLY_ROLLING": 1}
+    assert by_policy == {"SECONDLY": 1, "UNSPECIFIED": 1, "TEN_SECONDLY_ROLLING": 1}
 
 
 @pytest.mark.parametrize(
@@ -354,7 +355,7 @@ def test_a_429_without_a_policy_name_that_speaks_of_the_daily_limit_holds_for_th
     transport = FakeTransport(lambda _: daily, ok_for)
     caller, metrics, health = make_caller(transport, clock)
     caller.execute(_batch(1))
-    assert metrics.rate_limited.labels("DAILY")._value.get() == 1
+    assert counted(metrics, "hubspot_rate_limited", policy="DAILY") == 1
     assert sum(clock.slept) >= 60  # held for the probe interval, not a ten-second window
     assert not health.sending_blocked()  # the probe passed
 
@@ -522,7 +523,7 @@ def test_an_unattributed_rate_limit_is_held_and_resent_never_failed() -> None:
     caller, metrics, _ = make_caller(transport, clock)
     outcome = caller.execute(_batch(2))
     assert {o.status for o in outcome.by_trace_id.values()} == {Status.UPSERTED}
-    assert metrics.rate_limited.labels("UNSPECIFIED")._value.get() == 12
+    assert counted(metrics, "hubspot_rate_limited", policy="UNSPECIFIED") == 12
 
 
 def test_unmatched_rounds_are_counted_per_input_not_per_batch() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.codec import ValidationLimits, decode_event
-from service.model import Event, RawMessage, Rejection
+from service.core.codec import ValidationLimits, decode_event
+from service.core.model import Event, RawMessage, Rejection
 from tests.unit.factories import LIMITS, raw
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from service.commit import TransactionCommitter
-from service.errors import CommitError
-from service.offsets import OffsetTracker, TopicPartition
+from service.core.errors import CommitError
+from service.core.offsets import OffsetTracker, TopicPartition
+from service.loop.commit import TransactionCommitter
 from tests.unit.fakes import FakeSink, FakeSource
 
 TP = ("subscription-events", 0)

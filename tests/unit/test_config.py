@@ -10,7 +10,6 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
-from service.__main__ import main
 from service.adapters.kafka import (
     CONSUMER_OWNED,
     PRODUCER_OWNED,
@@ -20,17 +19,17 @@ from service.adapters.kafka import (
     producer_config,
     settings_refusals_as_config_errors,
 )
-from service.app import (
-    LIBRDKAFKA_LOGGER,
-    kafka_common_config,
+from service.core.clock import SystemClock
+from service.core.errors import ConfigError
+from service.core.health import Health
+from service.entry.app import (
     listen,
     pipeline_config,
     warn_if_a_revoke_can_outlast_the_poll_interval,
 )
-from service.clock import SystemClock
-from service.config import KAFKA_KEYS_THE_SERVICE_SETS, Settings, check_files, load_settings
-from service.errors import ConfigError
-from service.health import Health
+from service.entry.cli import main
+from service.entry.kafka_clients import LIBRDKAFKA_LOGGER, kafka_common_config
+from service.entry.settings import KAFKA_KEYS_THE_SERVICE_SETS, Settings, check_files, load_settings
 
 REQUIRED = {
     "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",

@@ -10,18 +10,18 @@ import time
 import orjson
 from prometheus_client import CollectorRegistry
 
-from service.batching import BatchLimits
-from service.caller import CallerPolicy, UpsertCaller
-from service.clock import FakeClock, SystemClock
-from service.handover import Handover
-from service.health import Health
-from service.metrics import Metrics
-from service.model import Batch, BatchInput, RawMessage
-from service.pipeline import Pipeline, PipelineConfig
-from service.ratelimit import RateLimiter, read_headers
-from service.records import Topics
-from service.responses import HttpReply
-from service.retry import Backoff
+from service.adapters.prometheus import Metrics
+from service.core.batching import BatchLimits
+from service.core.clock import FakeClock, SystemClock
+from service.core.health import Health
+from service.core.model import Batch, BatchInput, RawMessage
+from service.core.ratelimit import RateLimiter, read_headers
+from service.core.records import Topics
+from service.core.responses import HttpReply
+from service.core.retry import Backoff
+from service.loop.caller import CallerPolicy, UpsertCaller
+from service.loop.handover import Handover
+from service.loop.pipeline import Pipeline, PipelineConfig
 from tests.unit.factories import LIMITS, event, raw
 from tests.unit.fakes import (
     FakeSink,

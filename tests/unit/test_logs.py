@@ -5,8 +5,8 @@ import logging
 
 import orjson
 
-from service.logs import REDACT, JsonFormatter
-from service.model import BatchInput, log_context
+from service.adapters.logs import REDACT, JsonFormatter
+from service.core.model import BatchInput, log_context
 from tests.unit.factories import event
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import random
 
-from service.mapping import map_success
-from service.model import BatchInput, Status
+from service.core.model import BatchInput, Status
+from service.core.outcomes import map_success
 from tests.unit.factories import event
 
 

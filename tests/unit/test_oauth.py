@@ -5,8 +5,8 @@ import pytest
 import respx
 
 from service.adapters.hubspot import HttpxUpsertTransport, OAuthToken
-from service.clock import FakeClock
-from service.errors import AuthError, TransientHubSpotError
+from service.core.clock import FakeClock
+from service.core.errors import AuthError, TransientHubSpotError
 
 URL = "https://hubspot.test/oauth/v3/token"
 SECRET = "client-secret-3c9a"

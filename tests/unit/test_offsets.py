@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from service.offsets import OffsetTracker
+from service.core.offsets import OffsetTracker
 
 TP = ("t", 0)
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from service.ordering import InOrderRelease
+from service.core.ordering import InOrderRelease
 
 TP = ("t", 0)
 

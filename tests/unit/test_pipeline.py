@@ -7,13 +7,13 @@ from collections.abc import Callable
 import orjson
 import pytest
 
-from service.batching import BatchLimits
-from service.clock import FakeClock
-from service.commit import Committer
-from service.model import RawMessage
-from service.pipeline import Pipeline, PipelineConfig
-from service.records import Topics
-from service.responses import HttpReply
+from service.core.batching import BatchLimits
+from service.core.clock import FakeClock
+from service.core.model import RawMessage
+from service.core.records import Topics
+from service.core.responses import HttpReply
+from service.loop.commit import Committer
+from service.loop.pipeline import Pipeline, PipelineConfig
 from tests.unit.factories import LIMITS, raw
 from tests.unit.fakes import FakeSink, FakeSource, FakeTransport, make_caller, ok_for, reply
 
@@ -342,7 +342,7 @@ def test_events_of_different_ids_with_one_trace_id_each_get_their_own_outcome() 
 def _samples(pipeline: Pipeline, name: str) -> dict[tuple[str, ...], float]:
     return {
         tuple(sample.labels.values()): sample.value
-        for family in pipeline._metrics.registry.collect()
+        for family in pipeline._metrics.registry.collect()  # type: ignore[attr-defined]
         for sample in family.samples
         if sample.name == f"subscription_upserter_{name}"
     }
@@ -377,8 +377,8 @@ def test_after_a_commit_fails_in_a_rebalance_callback_the_turn_goes_no_further()
     # exactly_once: a failed transaction commit in on_revoked leaves no transaction open;
     # publishing in the same turn would be refused (an uncaught client error, not a clear
     # stop), and dispatching would send HubSpot batches nobody will report.
-    from service.errors import TransactionError
-    from service.offsets import OffsetTracker
+    from service.core.errors import TransactionError
+    from service.core.offsets import OffsetTracker
 
     class FailingTransactions:
         exactly_once = True
@@ -408,7 +408,7 @@ def test_after_a_commit_fails_in_a_rebalance_callback_the_turn_goes_no_further()
 
 def test_a_commit_that_fails_as_partitions_leave_is_retried_once_at_once() -> None:
     # Nobody retries it later: the partitions' tracking goes with them.
-    from service.errors import CommitError
+    from service.core.errors import CommitError
 
     tp = ("subscription-events", 0)
     pipeline, source = _settled(events=5)
@@ -431,8 +431,8 @@ def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops
 ):
     # Its records would become visible with a later commit while the next owner redoes
     # their events: restarting aborts the transaction instead.
-    from service.errors import CommitError, TransactionError
-    from service.offsets import OffsetTracker
+    from service.core.errors import CommitError, TransactionError
+    from service.core.offsets import OffsetTracker
 
     class SlowAcks:
         exactly_once = True
@@ -461,7 +461,7 @@ def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops
 def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() -> None:
     # exactly_once: nothing committed during a minute-long settle would let the broker abort
     # the open transaction (transaction.timeout.ms) and stop the service.
-    from service.offsets import OffsetTracker
+    from service.core.offsets import OffsetTracker
 
     class CountingCommitter:
         exactly_once = False

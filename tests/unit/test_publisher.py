@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from service.clock import FakeClock
-from service.metrics import Metrics
-from service.model import Rejection
-from service.offsets import OffsetTracker
-from service.publisher import OutcomePublisher
-from service.records import Topics
+from service.adapters.prometheus import Metrics
+from service.core.clock import FakeClock
+from service.core.model import Rejection
+from service.core.offsets import OffsetTracker
+from service.core.records import Topics
+from service.loop.publisher import OutcomePublisher
 from tests.unit.factories import raw
 from tests.unit.fakes import FakeSink
 

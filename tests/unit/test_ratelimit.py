@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from service.clock import FakeClock
-from service.ratelimit import RateLimiter, RateLimitHeaders, read_headers
+from service.core.clock import FakeClock
+from service.core.ratelimit import RateLimiter, RateLimitHeaders, read_headers
 from tests.unit.fakes import acquire_from_another_thread
 
 

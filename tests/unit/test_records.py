@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import orjson
 
-from service.codec import decode_event
-from service.model import (
+from service.core.codec import decode_event
+from service.core.model import (
     BatchInput,
     BatchTiming,
     ErrorInfo,
@@ -12,7 +12,7 @@ from service.model import (
     Status,
     UpsertedRecord,
 )
-from service.records import Topics, records_for_input, records_for_rejection
+from service.core.records import Topics, records_for_input, records_for_rejection
 from tests.unit.factories import LIMITS, event, raw
 
 TOPICS = Topics(output="out", dlq="dlq")

@@ -3,9 +3,9 @@ upstream's own `error.*`/`source.*` kept) and its source partition."""
 
 from __future__ import annotations
 
-from service.model import ErrorInfo, RawMessage, Status
-from service.records import Topics, dead_letter
-from service.redrive import republished_headers, source_partition
+from service.core.model import ErrorInfo, RawMessage, Status
+from service.core.records import Topics, dead_letter
+from service.entry.redrive import republished_headers, source_partition
 
 TOPICS = Topics(output="results", dlq="dlq")
 OWN = [("source.system", b"billing"), ("error.code", b"E1"), ("trace", b"t-1")]

@@ -17,7 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from service.model import BatchInput, BatchTiming, ErrorInfo, InputOutcome, Status, UpsertedRecord
+from service.core.model import (
+    BatchInput,
+    BatchTiming,
+    ErrorInfo,
+    InputOutcome,
+    Status,
+    UpsertedRecord,
+)
 
 TRANSIENT_INPUT_CATEGORIES = frozenset({"RATE_LIMITS"})
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from service.ids import derived_trace_id
-from service.model import Event, RawMessage, Rejection
+from service.core.ids import derived_trace_id
+from service.core.model import Event, RawMessage, Rejection
 
 MAX_VALUE_LENGTH = 65_536
 _MAX_NAME_LENGTH = 1_024  # of an idProperty or an objectWriteTraceId

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
 
-from service.ids import merged_trace_id
-from service.model import Batch, BatchInput, Event
+from service.core.ids import merged_trace_id
+from service.core.model import Batch, BatchInput, Event
 
 GroupKey = tuple[str, str]
 _INPUT_OVERHEAD_BYTES = 96

@@ -17,7 +17,8 @@ from contextlib import suppress
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from service import NATIVE, __version__
+from service import __version__
+from service.core import ports
 
 PREFIX = "subscription_upserter"
 
@@ -34,7 +35,11 @@ class Metrics:
     """The service's metrics, registered in one registry (the default one in production)."""
 
     def __init__(
-        self, registry: CollectorRegistry, monotonic: Callable[[], float] = time.monotonic
+        self,
+        registry: CollectorRegistry,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        compiled: bool = False,
     ) -> None:
         self.registry = registry
         self._monotonic = monotonic
@@ -47,29 +52,29 @@ class Metrics:
             {
                 "version": __version__,
                 "python": platform.python_version(),
-                "compiled": "true" if NATIVE.compiled else "false",
+                "compiled": "true" if compiled else "false",
             }
         )
 
     def _events(self, registry: CollectorRegistry) -> None:
-        self.events_consumed = Counter(
+        self.events_consumed: ports.Counter = Counter(
             _name("events_consumed"), "Input events read from Kafka.", registry=registry
         )
-        self.results = Counter(
+        self.results: ports.Counter = Counter(
             _name("results"), "Result records published, by status.", ["status"], registry=registry
         )
-        self.dead_letters = Counter(
+        self.dead_letters: ports.Counter = Counter(
             _name("dead_letters"),
             "Dead-letter records published, by status and error category.",
             ["status", "category"],
             registry=registry,
         )
-        self.coalesced_events = Counter(
+        self.coalesced_events: ports.Counter = Counter(
             _name("coalesced_events"),
             "Events merged into another event's input because their id shared a window.",
             registry=registry,
         )
-        self.end_to_end_seconds = BulkHistogram(
+        self.end_to_end_seconds: ports.BulkHistogram = BulkHistogram(
             _name("end_to_end_latency_seconds"),
             "From the input event's Kafka timestamp to its result being published.",
             buckets=E2E_SECONDS_BUCKETS,
@@ -77,31 +82,31 @@ class Metrics:
         )
 
     def _hubspot(self, registry: CollectorRegistry) -> None:
-        self.batch_inputs = Histogram(
+        self.batch_inputs: ports.Histogram = Histogram(
             _name("batch_inputs"),
             "Inputs per upsert request sent to HubSpot.",
             buckets=BATCH_INPUT_BUCKETS,
             registry=registry,
         )
-        self.requests = Counter(
+        self.requests: ports.Counter = Counter(
             _name("hubspot_requests"),
             "Upsert requests by HTTP status class (2xx, 4xx, 5xx, error) and outcome.",
             ["status_class", "outcome"],
             registry=registry,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds: ports.Histogram = Histogram(
             _name("hubspot_request_duration_seconds"),
             "Time for one upsert request to HubSpot.",
             buckets=REQUEST_SECONDS_BUCKETS,
             registry=registry,
         )
-        self.retries = Counter(
+        self.retries: ports.Counter = Counter(
             _name("hubspot_retries"), "Requests resent, by reason.", ["reason"], registry=registry
         )
-        self.rate_limited = Counter(
+        self.rate_limited: ports.Counter = Counter(
             _name("hubspot_rate_limited"), "429 replies, by policy.", ["policy"], registry=registry
         )
-        self.auth_failures = Counter(
+        self.auth_failures: ports.Counter = Counter(
             _name("hubspot_auth_failures"), "401 and 403 replies.", ["status"], registry=registry
         )
         # From HubSpot's reply headers: absent until a reply carries them (an OAuth app's
@@ -109,25 +114,25 @@ class Metrics:
         # absent again once the reading is out of date, so an idle pod's last word cannot
         # keep an alert firing (the caller says how long each reading holds).
         clock = self._monotonic
-        self.ratelimit_remaining = ReportedGauge(
+        self.ratelimit_remaining: ports.ReportedGauge = ReportedGauge(
             _name("hubspot_ratelimit_remaining"),
             "Requests left in HubSpot's burst window (X-HubSpot-RateLimit-Remaining).",
             registry,
             clock,
         )
-        self.ratelimit_max = ReportedGauge(
+        self.ratelimit_max: ports.ReportedGauge = ReportedGauge(
             _name("hubspot_ratelimit_max"),
             "HubSpot's burst limit per window (X-HubSpot-RateLimit-Max).",
             registry,
             clock,
         )
-        self.daily_remaining = ReportedGauge(
+        self.daily_remaining: ports.ReportedGauge = ReportedGauge(
             _name("hubspot_daily_remaining"),
             "Requests left in the account's daily budget (X-HubSpot-RateLimit-Daily-Remaining).",
             registry,
             clock,
         )
-        self.daily_limit = ReportedGauge(
+        self.daily_limit: ports.ReportedGauge = ReportedGauge(
             _name("hubspot_daily_limit"),
             "The account's daily budget (X-HubSpot-RateLimit-Daily).",
             registry,
@@ -135,54 +140,60 @@ class Metrics:
         )
 
     def _work(self, registry: CollectorRegistry) -> None:
-        self.in_flight_batches = Gauge(
+        self.in_flight_batches: ports.Gauge = Gauge(
             _name("in_flight_batches"), "Batches sent and not yet finished.", registry=registry
         )
-        self.buffered_events = Gauge(
+        self.buffered_events: ports.Gauge = Gauge(
             _name("buffered_events"),
             "Events consumed whose outcome is not yet delivered.",
             registry=registry,
         )
-        self.buffered_bytes = Gauge(
+        self.buffered_bytes: ports.Gauge = Gauge(
             _name("buffered_bytes"),
             "Bytes of events consumed whose outcome is not yet delivered.",
             registry=registry,
         )
-        self.ready = Gauge(
+        self.ready: ports.Gauge = Gauge(
             _name("ready"), "1 when the service is ready to work (see /readyz).", registry=registry
         )
-        self.delivery_errors = Counter(
+        self.delivery_errors: ports.Counter = Counter(
             _name("delivery_errors"),
             "Result or dead-letter records the broker refused.",
             registry=registry,
         )
 
     def _kafka(self, registry: CollectorRegistry) -> None:
-        self.paused_partitions = Gauge(
+        self.paused_partitions: ports.Gauge = Gauge(
             _name("paused_partitions"),
             "Input partitions paused by backpressure.",
             registry=registry,
         )
-        self.consumer_lag = Gauge(
-            _name("consumer_lag"),
-            "Messages between the partition's committed position and its end (last stable "
-            "offset), reported by the member that owns the partition.",
-            ["topic", "partition"],
-            registry=registry,
+        per_partition = (
+            Gauge(
+                _name("consumer_lag"),
+                "Messages between the partition's committed position and its end (last "
+                "stable offset), reported by the member that owns the partition.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            Gauge(
+                _name("committed_offset"),
+                "Last committed offset (next offset to read).",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            Gauge(
+                _name("last_commit_timestamp_seconds"),
+                "Unix time of the last successful commit.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
         )
-        self.committed_offset = Gauge(
-            _name("committed_offset"),
-            "Last committed offset (next offset to read).",
-            ["topic", "partition"],
-            registry=registry,
-        )
-        self.last_commit_timestamp = Gauge(
-            _name("last_commit_timestamp_seconds"),
-            "Unix time of the last successful commit.",
-            ["topic", "partition"],
-            registry=registry,
-        )
-        self.commits = Counter(
+        self._per_partition = per_partition  # removed when the partition leaves
+        self.consumer_lag: ports.Gauge = per_partition[0]
+        self.committed_offset: ports.Gauge = per_partition[1]
+        self.last_commit_timestamp: ports.Gauge = per_partition[2]
+        self.commits: ports.Counter = Counter(
             _name("commits"), "Offset commits, by outcome.", ["outcome"], registry=registry
         )
 
@@ -190,7 +201,7 @@ class Metrics:
         """The partition left this member: its series go, so only the owner reports them (a
         frozen lag left behind would add to the group's total and set off alerts)."""
         labels = (tp[0], str(tp[1]))
-        for gauge in (self.consumer_lag, self.committed_offset, self.last_commit_timestamp):
+        for gauge in self._per_partition:
             with suppress(KeyError):  # never set (older prometheus_client raises then)
                 gauge.remove(*labels)
 

@@ -1,6 +1,6 @@
 """Composition root: builds the settings' adapters and wires them into the pipeline.
 
-The only module that reads the environment (through service.config) and installs signal
+The only module that reads the environment (through service.entry.settings) and installs signal
 handlers. Everything else receives what it needs as arguments.
 """
 
@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from service import NATIVE
+from service.adapters.http_endpoints import HttpEndpoints
 from service.adapters.hubspot import (
     FileToken,
     HttpxUpsertTransport,
@@ -36,25 +36,25 @@ from service.adapters.kafka import (
     producer_config,
     settings_refusals_as_config_errors,
 )
-from service.batching import BatchLimits
-from service.caller import CallerPolicy, UpsertCaller
-from service.clock import Clock, SystemClock
-from service.codec import ValidationLimits
-from service.commit import Committer, OffsetCommitter, TransactionCommitter
-from service.config import DeliveryGuarantee, Settings
-from service.errors import ConfigError
-from service.handover import Handover
-from service.health import Health
-from service.logs import REDACT
-from service.metrics import Metrics
-from service.pipeline import Pipeline, PipelineConfig
-from service.ratelimit import RateLimiter
-from service.records import Topics
-from service.retry import Backoff
-from service.server import HttpEndpoints
+from service.adapters.logs import REDACT
+from service.adapters.prometheus import Metrics
+from service.core.batching import BatchLimits
+from service.core.clock import Clock, SystemClock
+from service.core.codec import ValidationLimits
+from service.core.errors import ConfigError
+from service.core.health import Health
+from service.core.ratelimit import RateLimiter
+from service.core.records import Topics
+from service.core.retry import Backoff
+from service.entry import native
+from service.entry.kafka_clients import kafka_common_config
+from service.entry.settings import DeliveryGuarantee, Settings
+from service.loop.caller import CallerPolicy, UpsertCaller
+from service.loop.commit import Committer, OffsetCommitter, TransactionCommitter
+from service.loop.handover import Handover
+from service.loop.pipeline import Pipeline, PipelineConfig
 
 log = logging.getLogger(__name__)
-LIBRDKAFKA_LOGGER = "librdkafka"
 
 
 @dataclass
@@ -65,26 +65,6 @@ class Running:
     endpoints: HttpEndpoints
     health: Health
     metrics: Metrics
-
-
-def kafka_common_config(settings: Settings, client: str) -> dict[str, Any]:
-    """librdkafka settings every client of the service shares; its secrets are redacted."""
-    common: dict[str, Any] = {
-        **settings.kafka_client_config(),
-        "client.id": f"{client}-{socket.gethostname()}",
-        # librdkafka's own messages (connection failures, config warnings) go through
-        # logging as JSON lines, redacted, instead of plain text on stderr; served by poll().
-        "logger": logging.getLogger(LIBRDKAFKA_LOGGER),
-    }
-    for secret in ("sasl.password", "ssl.key.password"):
-        REDACT.add(str(common.get(secret) or ""))
-    for key, value in settings.kafka_extra_config.items():
-        if any(word in key for word in _SECRET_WORDS):
-            REDACT.add(str(value))
-    return common
-
-
-_SECRET_WORDS = ("password", "secret", "token", "jaas")
 
 
 def token_source(settings: Settings, clock: Clock) -> TokenSource:
@@ -161,7 +141,7 @@ def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s:
 def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running:
     """Create the adapters, the caller and the pipeline, and start the HTTP endpoints."""
     clock = SystemClock()
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, compiled=bool(native.compiled_modules()))
     health = Health(clock)
     common = kafka_common_config(settings, "subscription-upserter")
     check_topics(
@@ -278,11 +258,9 @@ def run(settings: Settings) -> int:
         extra={
             "input_topic": settings.kafka_input_topic,
             "http_port": running.endpoints.port,
-            "hot_path": NATIVE.describe(),
+            "hot_path": native.describe(),
         },
     )
-    if NATIVE.reason is not None:
-        log.warning("the compiled hot path is not used: %s", NATIVE.reason)
     try:
         return running.pipeline.run(stop)
     finally:

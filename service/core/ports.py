@@ -1,18 +1,20 @@
-"""The small interfaces the pipeline needs from the outside world; adapters implement them.
+"""The small interfaces the loop needs from the outside world; adapters implement them.
 
-The pipeline imports only these Protocols, never confluent-kafka or httpx, so the loop can
-be driven by in-memory fakes in unit tests and by the real adapters in production.
+The loop imports only these Protocols, never confluent-kafka, httpx or prometheus_client, so
+it can be driven by in-memory fakes in unit tests and by the real adapters in production:
+the event source and record sink (Kafka), the upsert transport (HubSpot over HTTP) and the
+metrics it updates (Prometheus, service/adapters/prometheus.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from service.model import RawMessage
-from service.offsets import TopicPartition
-from service.records import OutboundRecord
-from service.responses import HttpReply
+from service.core.model import RawMessage
+from service.core.offsets import TopicPartition
+from service.core.records import OutboundRecord
+from service.core.responses import HttpReply
 
 
 class DeliveryCallback(Protocol):
@@ -92,3 +94,72 @@ class UpsertTransport(Protocol):
     def post(self, body: bytes) -> HttpReply: ...
 
     def close(self) -> None: ...
+
+
+# -- metrics: what the loop updates; service/adapters/prometheus.py defines and exports them --
+
+
+class Counter(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+    def labels(self, *values: str) -> Counter: ...
+
+
+class Gauge(Protocol):
+    def set(self, value: float) -> None: ...
+
+    def labels(self, *values: str) -> Gauge: ...
+
+
+class Histogram(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class BulkHistogram(Protocol):
+    """Takes a whole batch of observations at once (one per event of a batch)."""
+
+    def observe_many(self, values: Iterable[float]) -> None: ...
+
+
+class ReportedGauge(Protocol):
+    """A value someone else reports (HubSpot's budget): exported only while it holds."""
+
+    def set(self, value: float, valid_for_s: float = ...) -> None: ...
+
+
+class Metrics(Protocol):
+    """The metrics the loop updates, by role; names and help texts live in the adapter."""
+
+    # events
+    events_consumed: Counter
+    results: Counter  # by status
+    dead_letters: Counter  # by status, category
+    coalesced_events: Counter
+    end_to_end_seconds: BulkHistogram
+    # HubSpot
+    batch_inputs: Histogram
+    requests: Counter  # by status class, outcome
+    request_seconds: Histogram
+    retries: Counter  # by reason
+    rate_limited: Counter  # by policy
+    auth_failures: Counter  # by status
+    ratelimit_remaining: ReportedGauge
+    ratelimit_max: ReportedGauge
+    daily_remaining: ReportedGauge
+    daily_limit: ReportedGauge
+    # work in progress
+    in_flight_batches: Gauge
+    buffered_events: Gauge
+    buffered_bytes: Gauge
+    ready: Gauge
+    delivery_errors: Counter
+    # Kafka
+    paused_partitions: Gauge
+    consumer_lag: Gauge  # by topic, partition
+    committed_offset: Gauge  # by topic, partition
+    last_commit_timestamp: Gauge  # by topic, partition
+    commits: Counter  # by outcome
+
+    def forget_partition(self, tp: TopicPartition) -> None:
+        """The partition left this member: drop its per-partition series."""
+        ...

@@ -14,20 +14,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.batching import Batcher, BatchLimits
-from service.clock import Clock
-from service.codec import ValidationLimits, decode_event
-from service.commit import Committer, OffsetCommitter
-from service.errors import CommitError, ServiceError, TransactionError
-from service.handover import Handover
-from service.health import Health
-from service.metrics import Metrics
-from service.model import Batch, BatchOutcome, RawMessage, Rejection, log_context
-from service.offsets import OffsetTracker, TopicPartition
-from service.ports import EventSource, RecordSink
-from service.publisher import OutcomePublisher
-from service.records import Topics
-from service.workers import Finished, Workers
+from service.core.batching import Batcher, BatchLimits
+from service.core.clock import Clock
+from service.core.codec import ValidationLimits, decode_event
+from service.core.errors import CommitError, ServiceError, TransactionError
+from service.core.health import Health
+from service.core.model import Batch, BatchOutcome, RawMessage, Rejection, log_context
+from service.core.offsets import OffsetTracker, TopicPartition
+from service.core.ports import EventSource, Metrics, RecordSink
+from service.core.records import Topics
+from service.loop.commit import Committer, OffsetCommitter
+from service.loop.handover import Handover
+from service.loop.publisher import OutcomePublisher
+from service.loop.workers import Finished, Workers
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from service.model import BatchInput
-from service.offsets import TopicPartition
+from service.core.model import BatchInput
+from service.core.offsets import TopicPartition
 
 
 class Handover:

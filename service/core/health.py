@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from service.clock import Clock
+from service.core.clock import Clock
 
 AUTH_BLOCK = "credentials"
 DAILY_BLOCK = "daily_limit"

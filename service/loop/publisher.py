@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from service.clock import Clock
-from service.errors import DeliveryError, ServiceError
-from service.metrics import Metrics
-from service.model import BatchOutcome, RawMessage, Rejection, Status, log_context
-from service.offsets import OffsetTracker, PartitionProgress, TopicPartition
-from service.ordering import InOrderRelease
-from service.ports import RecordSink
-from service.records import OutboundRecord, Topics, records_for_input, records_for_rejection
+from service.core.clock import Clock
+from service.core.errors import DeliveryError, ServiceError
+from service.core.model import BatchOutcome, RawMessage, Rejection, Status, log_context
+from service.core.offsets import OffsetTracker, PartitionProgress, TopicPartition
+from service.core.ordering import InOrderRelease
+from service.core.ports import Metrics, RecordSink
+from service.core.records import OutboundRecord, Topics, records_for_input, records_for_rejection
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Generic, TypeVar
 
-from service.offsets import TopicPartition
+from service.core.offsets import TopicPartition
 
 Payload = TypeVar("Payload")
 

@@ -159,5 +159,5 @@ class BatchOutcome:
     batch: Batch
     by_trace_id: dict[str, InputOutcome] = field(default_factory=dict)
     # inputs of partitions handed over to another member while the batch ran: no outcome
-    # here (their next owner redoes them), and never sent since (service/handover.py)
+    # here (their next owner redoes them), and never sent since (service/loop/handover.py)
     handed_over: list[BatchInput] = field(default_factory=list)

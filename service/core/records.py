@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import orjson
 
-from service.model import (
+from service.core.model import (
     BatchInput,
     ErrorInfo,
     InputOutcome,

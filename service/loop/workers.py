@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from service.model import Batch, BatchOutcome
+from service.core.model import Batch, BatchOutcome
 
 
 @dataclass(frozen=True, slots=True)

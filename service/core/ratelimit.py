@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from service.clock import Clock
+from service.core.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from service.clock import Clock
-from service.errors import AuthError, TransientHubSpotError
-from service.handover import Handover
-from service.health import AUTH_BLOCK, DAILY_BLOCK, Health
-from service.mapping import MappedReply, map_success
-from service.metrics import Metrics
-from service.model import (
+from service.core.clock import Clock
+from service.core.errors import AuthError, TransientHubSpotError
+from service.core.health import AUTH_BLOCK, DAILY_BLOCK, Health
+from service.core.model import (
     Batch,
     BatchInput,
     BatchOutcome,
@@ -32,14 +29,15 @@ from service.model import (
     Status,
     log_context,
 )
-from service.ports import UpsertTransport
-from service.ratelimit import (
+from service.core.outcomes import MappedReply, map_success
+from service.core.ports import Metrics, UpsertTransport
+from service.core.ratelimit import (
     RateLimiter,
     RateLimitHeaders,
     read_headers,
     seconds_until_midnight,
 )
-from service.responses import (
+from service.core.responses import (
     UNSPECIFIED_POLICY,
     Classified,
     HttpReply,
@@ -47,7 +45,8 @@ from service.responses import (
     classify,
     policy_label,
 )
-from service.retry import Backoff
+from service.core.retry import Backoff
+from service.loop.handover import Handover
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from typing import TextIO
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from service.adapters.kafka import producer_config, settings_refusals_as_config_errors
-from service.app import kafka_common_config
-from service.config import Settings
-from service.errors import ConfigError, ServiceError
-from service.records import DEAD_LETTER_HEADERS, HTTP_STATUS_HEADER
+from service.core.errors import ConfigError, ServiceError
+from service.core.records import DEAD_LETTER_HEADERS, HTTP_STATUS_HEADER
+from service.entry.kafka_clients import kafka_common_config
+from service.entry.settings import Settings
 
 REDRIVE_COUNT = "redrive.count"
 STATUSES = ("failed", "invalid")

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from service.health import Health
+from service.core.health import Health
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from service.errors import CommitError
-from service.offsets import OffsetTracker, TopicPartition
-from service.ports import EventSource, TransactionalSink
+from service.core.errors import CommitError
+from service.core.offsets import OffsetTracker, TopicPartition
+from service.core.ports import EventSource, TransactionalSink
 
 
 class Committer(Protocol):

@@ -1,0 +1,5 @@
+"""The processing loop: the pipeline and its rebalance handling, the worker threads, one
+batch's request loop against HubSpot (caller), hand-over of revoked partitions, publishing
+outcomes and committing offsets. Talks to Kafka, HubSpot and Prometheus only through the
+ports in service.core.ports.
+"""

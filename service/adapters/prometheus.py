@@ -74,6 +74,24 @@ class Metrics:
             "Events merged into another event's input because their id shared a window.",
             registry=registry,
         )
+        self.merged_inputs_split: ports.Counter = Counter(
+            _name("merged_inputs_split"),
+            "Merged inputs HubSpot rejected, resent one event per input so that only the "
+            "events it rejects on their own fail.",
+            registry=registry,
+        )
+        self.dropped_properties: ports.Counter = Counter(
+            _name("dropped_properties"),
+            "Properties left out of a resent input because HubSpot said they do not exist or "
+            "are read-only (ON_INVALID_PROPERTY=drop).",
+            registry=registry,
+        )
+        self.dead_letters_truncated: ports.Counter = Counter(
+            _name("dead_letters_truncated"),
+            "Dead letters sent with their value cut to fit the dead-letter topic's size limit "
+            "(the original stays in the input topic).",
+            registry=registry,
+        )
         self.end_to_end_seconds: ports.BulkHistogram = BulkHistogram(
             _name("end_to_end_latency_seconds"),
             "From the input event's Kafka timestamp to its result being published.",

@@ -6,6 +6,8 @@
 - An input that carries several coalesced events gets `merged-<digest>`, a digest of the
   member events' trace ids in order: the same set of events always sends the same id, and
   a different set never reuses it, so a trace id is never sent with different content.
+- An input resent without some properties (ON_INVALID_PROPERTY=drop) gets
+  `dropped-<digest>` of its trace id and the names left out, for the same reason.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 MERGED_PREFIX = "merged-"
+DROPPED_PREFIX = "dropped-"
 
 
 def derived_trace_id(topic: str, partition: int, offset: int) -> str:
@@ -24,3 +27,9 @@ def merged_trace_id(member_trace_ids: list[str]) -> str:
     """The trace id of an input that coalesces several events (in offset order)."""
     digest = hashlib.sha256("\n".join(member_trace_ids).encode()).hexdigest()
     return MERGED_PREFIX + digest[:40]
+
+
+def dropped_trace_id(trace_id: str, dropped: tuple[str, ...]) -> str:
+    """The trace id of an input sent without the properties `dropped` (in any order)."""
+    digest = hashlib.sha256("\n".join([trace_id, *sorted(dropped)]).encode()).hexdigest()
+    return DROPPED_PREFIX + digest[:40]

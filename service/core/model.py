@@ -57,13 +57,24 @@ class Rejection:
 
 @dataclass(slots=True)
 class BatchInput:
-    """One input of an upsert request: one id, carrying one or more coalesced events."""
+    """One input of an upsert request: one id, carrying one or more coalesced events.
+
+    The caller may derive inputs from a batch's own: one per event of a merged input HubSpot
+    rejected (split back into its events), or one without the properties HubSpot said do not
+    exist or are read-only (`dropped`). Such an input names the batch's input in `origin`."""
 
     id: str
     id_property: str
     trace_id: str
     properties: dict[str, str]
     events: list[Event]
+    origin: BatchInput | None = None
+    dropped: tuple[str, ...] = ()
+
+    @property
+    def root(self) -> BatchInput:
+        """The batch's own input this one derives from (itself when it is one)."""
+        return self.origin if self.origin is not None else self
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -105,11 +116,16 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:
-    """Why an event failed or was invalid, as the result record shows it."""
+    """Why an event failed or was invalid, as the result record shows it. `invalid_properties`:
+    the properties HubSpot said do not exist or are read-only, when those are all it named
+    (what ON_INVALID_PROPERTY=drop may leave out); `content`: the rejection is about what the
+    input says (a merged input is then split back into its events), not about the request."""
 
     category: str
     message: str
     http_status: int | None = None
+    invalid_properties: tuple[str, ...] = ()
+    content: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {"category": self.category, "message": self.message, "httpStatus": self.http_status}
@@ -144,12 +160,13 @@ class BatchTiming:
 
 class InputOutcome(NamedTuple):
     """The final word on one batch input: upserted (with a record) or failed (with an error).
-    A tuple: one is built per input."""
+    `dropped`: properties left out of what was finally upserted. A tuple: one per input."""
 
     status: Status
     record: UpsertedRecord | None = None
     error: ErrorInfo | None = None
     timing: BatchTiming | None = None
+    dropped: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -161,3 +178,6 @@ class BatchOutcome:
     # inputs of partitions handed over to another member while the batch ran: no outcome
     # here (their next owner redoes them), and never sent since (service/loop/handover.py)
     handed_over: list[BatchInput] = field(default_factory=list)
+    # merged inputs split back into their events: one outcome per event, in order (None for
+    # an event handed over meanwhile), by the batch input's trace id
+    per_event: dict[str, list[InputOutcome | None]] = field(default_factory=dict)

@@ -10,10 +10,16 @@ An error that names no input (HubSpot documents every field as optional) still c
 rate-limit one makes every input left without an outcome rate-limited; another one is the
 outcome of the only input left, or, with several left, has them resent one per request so
 that the next reply's error can only be about the input sent.
+
+A per-input error is about the input's content (ErrorInfo.content), and names the properties
+HubSpot said do not exist or are read-only when those are all it is about
+(ErrorInfo.invalid_properties), read from HubSpot's "Property values were not valid: [...]"
+message and its `errors[]`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +33,9 @@ from service.core.model import (
 )
 
 TRANSIENT_INPUT_CATEGORIES = frozenset({"RATE_LIMITS"})
+# Property problems a lenient service may resolve by leaving the property out.
+DROPPABLE_PROPERTY_ERRORS = frozenset({"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"})
+_PROPERTY_PROBLEMS = "Property values were not valid: "
 
 
 @dataclass(slots=True)
@@ -128,7 +137,13 @@ def _apply_error(
 ) -> None:
     category = _str(error.get("category")) or "UNKNOWN"
     named = [item for trace in _error_traces(error) if (item := index.by_trace.get(trace))]
-    info = ErrorInfo(category=category, message=error_message(error), http_status=http_status)
+    info = ErrorInfo(
+        category=category,
+        message=error_message(error),
+        http_status=http_status,
+        invalid_properties=invalid_property_names(error),
+        content=True,
+    )
     if not named:
         mapped.unattributed.append(info)
     elif category in TRANSIENT_INPUT_CATEGORIES:
@@ -136,6 +151,45 @@ def _apply_error(
         return
     for item in named:
         mapped.outcomes[item.trace_id] = InputOutcome(Status.FAILED, error=info, timing=timing)
+
+
+def invalid_property_names(error: dict[str, object]) -> tuple[str, ...]:
+    """The properties an error says do not exist or are read-only, when every problem it
+    names is one of those; () when it names another problem too, or none it can read."""
+    problems = [*_listed_problems(_str(error.get("message")) or ""), *_sub_problems(error)]
+    names: list[str] = []
+    for code, name in problems:
+        if code not in DROPPABLE_PROPERTY_ERRORS:
+            return ()
+        if name is not None and name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _listed_problems(message: str) -> list[tuple[str | None, str | None]]:
+    """(error, name) of each entry of `Property values were not valid: [{...}, ...]`."""
+    start = message.find(_PROPERTY_PROBLEMS)
+    if start < 0:
+        return []
+    try:
+        listed, _ = json.JSONDecoder().raw_decode(message, start + len(_PROPERTY_PROBLEMS))
+    except ValueError:
+        return [(None, None)]  # a problem list it cannot read: not known to be droppable
+    return [(_str(entry.get("error")), _str(entry.get("name"))) for entry in _dicts(listed)]
+
+
+def _sub_problems(error: dict[str, object]) -> list[tuple[str | None, str | None]]:
+    """(code, property name if given) of each entry of `errors[]` that has a code."""
+    found: list[tuple[str | None, str | None]] = []
+    for sub in _dicts(error.get("errors")):
+        code = _str(sub.get("code"))
+        if code is None:
+            continue
+        context = sub.get("context")
+        names = context.get("propertyName") if isinstance(context, dict) else None
+        name = names[0] if isinstance(names, list) and names else None
+        found.append((code, name if isinstance(name, str) else None))
+    return found
 
 
 def error_message(error: dict[str, object]) -> str:

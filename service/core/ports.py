@@ -135,6 +135,9 @@ class Metrics(Protocol):
     results: Counter  # by status
     dead_letters: Counter  # by status, category
     coalesced_events: Counter
+    merged_inputs_split: Counter
+    dropped_properties: Counter
+    dead_letters_truncated: Counter
     end_to_end_seconds: BulkHistogram
     # HubSpot
     batch_inputs: Histogram

@@ -17,6 +17,7 @@ import orjson
 from service.core.model import (
     BatchInput,
     ErrorInfo,
+    Event,
     InputOutcome,
     RawMessage,
     Rejection,
@@ -56,6 +57,7 @@ def records_for_input(
         outcome.record,
         error.to_json() if error is not None else None,
         outcome.timing.to_json() if outcome.timing is not None else None,
+        outcome.dropped,
     )
     dead_letter_error = error if outcome.status is not Status.UPSERTED else None
     output, carrier_trace_id = topics.output, item.trace_id
@@ -72,12 +74,23 @@ def records_for_input(
             raw,
             None if carrier else carrier_trace_id,
         )
+        if shared.dropped:
+            _add_dropped(document, shared.dropped, event.properties)
         result = OutboundRecord(output, event.id.encode(), orjson.dumps(document))
         if dead_letter_error is not None:
             per_event.append([result, dead_letter(raw, outcome.status, dead_letter_error, topics)])
         else:
             per_event.append([result])
     return per_event
+
+
+def records_for_split_event(
+    item: BatchInput, event: Event, outcome: InputOutcome, topics: Topics
+) -> list[OutboundRecord]:
+    """The records of one event of a merged input that was split back into its events: it
+    went on its own, so its result shows its own trace id and no `coalescedInto`."""
+    alone = BatchInput(item.id, item.id_property, event.trace_id, event.properties, [event])
+    return records_for_input(alone, outcome, topics)[0]
 
 
 def records_for_rejection(rejection: Rejection, topics: Topics) -> list[OutboundRecord]:
@@ -96,7 +109,16 @@ def records_for_rejection(rejection: Rejection, topics: Topics) -> list[Outbound
 class _SharedFields:
     """The result fields all events of one input share; `document` adds an event's own."""
 
-    __slots__ = ("created_at", "error", "hubspot_id", "new", "status", "timing", "updated_at")
+    __slots__ = (
+        "created_at",
+        "dropped",
+        "error",
+        "hubspot_id",
+        "new",
+        "status",
+        "timing",
+        "updated_at",
+    )
 
     def __init__(
         self,
@@ -104,8 +126,9 @@ class _SharedFields:
         record: UpsertedRecord | None,
         error: dict[str, object] | None,
         timing: dict[str, object] | None,
+        dropped: tuple[str, ...] = (),
     ) -> None:
-        self.status, self.error, self.timing = status, error, timing
+        self.status, self.error, self.timing, self.dropped = status, error, timing, dropped
         self.hubspot_id = self.new = self.created_at = self.updated_at = None
         if record is not None:
             self.hubspot_id, self.new = record.hubspot_id, record.new
@@ -134,6 +157,16 @@ class _SharedFields:
             "coalescedInto": coalesced_into,
             "batch": self.timing,
         }
+
+
+def _add_dropped(
+    document: dict[str, object], dropped: tuple[str, ...], properties: dict[str, str]
+) -> None:
+    """`droppedProperties`: those of the event's own properties its input was resent without
+    (ON_INVALID_PROPERTY=drop); absent when it set none of them."""
+    own = [name for name in dropped if name in properties]
+    if own:
+        document["droppedProperties"] = own
 
 
 def dead_letter(

@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from service.core.errors import ConfigError
+from service.loop.caller import InvalidPropertyPolicy
 
 SECRET_FIELDS = frozenset(
     {
@@ -128,6 +129,10 @@ class Settings(BaseSettings):
     hubspot_daily_probe_interval_s: float = Field(default=300.0, ge=1, le=86_400)
     hubspot_auth_retry_s: float = Field(default=15.0, ge=0.1, le=3_600)
     hubspot_oauth_refresh_margin_s: float = Field(default=300.0, ge=1, le=1_700)
+
+    hubspot_transient_max_attempts: int = Field(default=10, ge=1, le=1_000)
+    hubspot_transient_max_s: float = Field(default=300.0, ge=0, le=86_400)
+    on_invalid_property: InvalidPropertyPolicy = InvalidPropertyPolicy.FAIL
 
     batch_max_size: int = Field(default=100, ge=1, le=100)
     batch_max_wait_ms: int = Field(default=1_000, ge=0, le=600_000)
@@ -249,6 +254,11 @@ class Settings(BaseSettings):
         if self.kafka_sasl_password_file is not None:
             return self.kafka_sasl_password_file.read_text(encoding="utf-8").strip()
         return None
+
+    @field_validator("on_invalid_property", mode="before")
+    @classmethod
+    def _lower_policy(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

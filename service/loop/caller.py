@@ -2,21 +2,28 @@
 
 Owns the request loop for a batch: rate-limit slots, retries with backoff for transient
 failures, waiting out 429s, holding on refused credentials or the daily limit, and
-splitting a batch that HubSpot rejects as a whole so the poison inputs are isolated.
-A transient failure never marks an input failed; the same inputs are resent with the
-same trace ids. Talks to HubSpot only through the UpsertTransport port.
+splitting a batch that HubSpot rejects as a whole so the poison inputs are isolated. Also
+what a rejection of an input's content leads to: a merged input is split back into its
+events (only the events HubSpot rejects on their own fail), and with
+ON_INVALID_PROPERTY=drop an input is resent without the properties HubSpot said do not exist
+or are read-only. A transient failure never marks an input failed while HubSpot fails every
+request (an outage); an input HubSpot fails transiently again and again while it answers
+other requests is isolated like a rejected one and, after a bounded number of attempts over
+a bounded time, failed as TRANSIENT_EXHAUSTED. Talks to HubSpot only through the
+UpsertTransport port; the batch's state is a BatchRun (service/core/batch_run.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 import orjson
 
+from service.core.batch_run import BatchRun, TransientStreak
 from service.core.clock import Clock
 from service.core.errors import AuthError, TransientHubSpotError
 from service.core.health import AUTH_BLOCK, DAILY_BLOCK, Health
@@ -29,7 +36,7 @@ from service.core.model import (
     Status,
     log_context,
 )
-from service.core.outcomes import MappedReply, map_success
+from service.core.outcomes import MappedReply, invalid_property_names, map_success
 from service.core.ports import Metrics, UpsertTransport
 from service.core.ratelimit import (
     RateLimiter,
@@ -56,8 +63,19 @@ WINDOW_READING_VALID_S = 60.0  # a burst-window reading with no reply since says
 _PROBE_FAILING = frozenset({ReplyKind.AUTH, ReplyKind.DAILY_LIMITED, ReplyKind.TRANSIENT})
 
 
+TRANSIENT_EXHAUSTED = "TRANSIENT_EXHAUSTED"
+
+
 class CallAbortedError(Exception):
     """The service is stopping hard; the batch is abandoned (its offsets stay uncommitted)."""
+
+
+class InvalidPropertyPolicy(StrEnum):
+    """ON_INVALID_PROPERTY: what an input HubSpot refuses for a property that does not exist
+    or is read-only comes to."""
+
+    FAIL = "fail"
+    DROP = "drop"  # resent without those properties; upserted, listing what was dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +86,13 @@ class CallerPolicy:
     daily_probe_s: float = 300.0
     daily_reset_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     max_unmatched_rounds: int = 10
+    on_invalid_property: InvalidPropertyPolicy = InvalidPropertyPolicy.FAIL
+    # An input failing transiently while HubSpot answers other requests: isolated (its batch
+    # split in halves) after this many attempts, failed after `transient_max_attempts` such
+    # attempts and at least `transient_max_s` seconds.
+    transient_isolate_after: int = 3
+    transient_max_attempts: int = 10
+    transient_max_s: float = 300.0
 
 
 def encode_body(inputs: list[BatchInput]) -> bytes:
@@ -97,6 +122,9 @@ class UpsertCaller:
         self._policy = policy
         self._aborted = aborted
         self._handover = handover or Handover()
+        # When the latest request HubSpot answered (anything but a transient failure) was
+        # sent: proof, to a worker whose input keeps failing, that HubSpot is up.
+        self._answered_sent_at = float("-inf")
 
     def execute(self, batch: Batch) -> BatchOutcome:
         try:
@@ -105,11 +133,11 @@ class UpsertCaller:
             self._limiter.leave_probe()  # e.g. its inputs were handed over mid-probe
 
     def _execute(self, batch: Batch) -> BatchOutcome:
-        outcome = BatchOutcome(batch)
-        run = _Run(work=deque([batch.inputs]), seq=batch.seq)
+        run = BatchRun(BatchOutcome(batch))
         while run.work:
             inputs, handed_over = self._handover.keep(run.seq, run.work.popleft())
-            outcome.handed_over.extend(handed_over)
+            run.hand_over(handed_over)
+            self._schedule_derived(run)
             if not inputs:
                 continue
             body = encode_body(inputs)
@@ -120,12 +148,11 @@ class UpsertCaller:
             if reply is None:  # some were handed over while it waited: sort them out first
                 run.work.appendleft(inputs)
                 continue
-            self._handle(reply, inputs, run, outcome)
-        return outcome
+            self._handle(reply, inputs, run)
+            self._schedule_derived(run)
+        return run.outcome
 
-    def _handle(
-        self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
-    ) -> None:
+    def _handle(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         handlers = {
             ReplyKind.SUCCESS: self._on_success,
             ReplyKind.RATE_LIMITED: self._on_rate_limited,
@@ -134,9 +161,16 @@ class UpsertCaller:
             ReplyKind.AUTH: self._on_auth,
             ReplyKind.REJECTED: self._on_rejected,
         }
-        handlers[reply.kind](reply, inputs, run, outcome)
+        handlers[reply.kind](reply, inputs, run)
 
-    def _send(self, inputs: list[BatchInput], body: bytes, run: _Run) -> Classified | None:
+    def _schedule_derived(self, run: BatchRun) -> None:
+        """Inputs derived while handling a reply (events of a split merged input, inputs
+        without refused properties) go as the next requests; each is a resend."""
+        for request in run.schedule_derived():
+            split = any(run.in_split(item) for item in request)
+            self._metrics.retries.labels("split_merged_input" if split else "drop_properties").inc()
+
+    def _send(self, inputs: list[BatchInput], body: bytes, run: BatchRun) -> Classified | None:
         """Send once a slot is free; None when some inputs were handed over meanwhile."""
         run.sent_at = self._take_slot()  # compared with holds: never later than the slot
         started = self._clock.monotonic()
@@ -150,6 +184,8 @@ class UpsertCaller:
         classified = classify(reply, self._clock.wall())
         self._observe_headers(reply.headers, started, run.sent_at)  # may hold: budget spent
         self._lift_holds(classified.kind, run.sent_at)
+        if classified.kind is not ReplyKind.TRANSIENT:
+            self._answered_sent_at = max(self._answered_sent_at, run.sent_at)
         self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
         self._metrics.batch_inputs.observe(len(inputs))
         return classified
@@ -209,20 +245,19 @@ class UpsertCaller:
             if value is not None:
                 gauge.set(value, valid_for_s)
 
-    def _on_success(
-        self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
-    ) -> None:
+    def _on_success(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         run.failures = 0
         mapped = map_success(inputs, reply.status, reply.document)
-        outcome.by_trace_id.update(mapped.outcomes)
+        for item in inputs:
+            result = mapped.outcomes.get(item.trace_id)
+            if result is not None:
+                self._conclude(run, item, result)
         if mapped.rate_limited:  # per-input rate limits: too soon, not lost; never failed
             self._resend_later(mapped.rate_limited, run, UNSPECIFIED_POLICY, reply.retry_after_s)
         if mapped.resend:
-            self._resend_unmatched(mapped, run, outcome, reply.status)
+            self._resend_unmatched(mapped, run, reply.status)
 
-    def _resend_unmatched(
-        self, mapped: MappedReply, run: _Run, outcome: BatchOutcome, http_status: int
-    ) -> None:
+    def _resend_unmatched(self, mapped: MappedReply, run: BatchRun, http_status: int) -> None:
         """Inputs a reply did not account for go again, each failed once HubSpot's replies
         have left it unaccounted for `max_unmatched_rounds` times."""
         rounds = run.unmatched_rounds
@@ -234,7 +269,7 @@ class UpsertCaller:
             error = ErrorInfo(
                 "UNMATCHED_RESULT", "HubSpot's reply never named this input", http_status
             )
-            self._fail(outcome, spent, error)
+            self._fail(run, spent, error)
         again = [item for item in mapped.resend if rounds[item.trace_id] <= limit]
         if not again:
             return
@@ -245,13 +280,11 @@ class UpsertCaller:
         else:
             run.work.append(again)
 
-    def _on_rate_limited(
-        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
-    ) -> None:
+    def _on_rate_limited(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         self._resend_later(inputs, run, policy_label(reply.policy), reply.retry_after_s)
 
     def _resend_later(
-        self, inputs: list[BatchInput], run: _Run, policy: str, retry_after_s: float | None
+        self, inputs: list[BatchInput], run: BatchRun, policy: str, retry_after_s: float | None
     ) -> None:
         """Rate limited: hold the limiter, and resend these inputs first."""
         self._metrics.rate_limited.labels(policy).inc()
@@ -260,7 +293,7 @@ class UpsertCaller:
         run.work.appendleft(inputs)
 
     def _on_daily_limited(
-        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
+        self, reply: Classified, inputs: list[BatchInput], run: BatchRun
     ) -> None:
         self._metrics.rate_limited.labels("DAILY").inc()
         why = "HubSpot answered 429 DAILY"
@@ -281,11 +314,13 @@ class UpsertCaller:
             "daily limit reached (%s); next attempt in %.0fs", why, wait, extra=context or {}
         )
 
-    def _on_transient(
-        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
-    ) -> None:
+    def _on_transient(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         reason = str(reply.status) if reply.status else "transport"
         self._metrics.retries.labels(reason).inc()
+        streak = run.transient_failure(inputs, run.sent_at, self._answered_sent_at)
+        if len(inputs) == 1 and self._exhausted(streak):
+            self._fail_exhausted(run, inputs, reason, streak)
+            return
         delay = self._policy.backoff.delay(run.failures, floor_s=reply.retry_after_s or 0.0)
         run.failures += 1
         log.warning(
@@ -296,11 +331,39 @@ class UpsertCaller:
             extra=log_context(run.seq, inputs),
         )
         self._wait(delay)
-        run.work.appendleft(inputs)
+        if len(inputs) > 1 and self._isolate(streak):
+            self._split(run, inputs, "isolate_transient")
+        else:
+            run.work.appendleft(inputs)
 
-    def _on_auth(
-        self, reply: Classified, inputs: list[BatchInput], run: _Run, _: BatchOutcome
+    def _isolate(self, streak: TransientStreak) -> bool:
+        """Split a batch failing transiently again and again: once HubSpot answered other
+        requests meanwhile, or (nothing else being sent) after many attempts."""
+        policy = self._policy
+        if streak.attempts < policy.transient_isolate_after:
+            return False
+        return streak.proven > 0 or streak.attempts >= policy.transient_max_attempts
+
+    def _exhausted(self, streak: TransientStreak) -> bool:
+        """An input failed transiently `transient_max_attempts` times while HubSpot answered
+        other requests, over at least `transient_max_s`: the input is the problem."""
+        policy = self._policy
+        long_enough = self._clock.monotonic() - streak.first_failed_at >= policy.transient_max_s
+        return streak.proven >= policy.transient_max_attempts and long_enough
+
+    def _fail_exhausted(
+        self, run: BatchRun, inputs: list[BatchInput], reason: str, streak: TransientStreak
     ) -> None:
+        elapsed = self._clock.monotonic() - streak.first_failed_at
+        message = (
+            f"HubSpot answered {reason} to this input {streak.attempts} times over "
+            f"{elapsed:.0f} s while it answered other requests"
+        )
+        log.error("giving up on an input: %s", message, extra=log_context(run.seq, inputs))
+        status = int(reason) if reason.isdigit() else None
+        self._fail(run, inputs, ErrorInfo(TRANSIENT_EXHAUSTED, message, status, content=True))
+
+    def _on_auth(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         self._metrics.auth_failures.labels(str(reply.status)).inc()
         why = f"HubSpot refused the credentials (HTTP {reply.status}): {reply.message}"
         if self._limiter.hold_then_probe(self._policy.auth_retry_s, run.sent_at):
@@ -308,9 +371,7 @@ class UpsertCaller:
             log.error("%s; holding", why, extra=log_context(run.seq, inputs))
         run.work.appendleft(inputs)
 
-    def _on_rejected(
-        self, reply: Classified, inputs: list[BatchInput], run: _Run, outcome: BatchOutcome
-    ) -> None:
+    def _on_rejected(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         run.failures = 0
         context = log_context(run.seq, inputs)
         if len(inputs) > 1 and _splittable(reply):
@@ -318,17 +379,58 @@ class UpsertCaller:
             self._split(run, inputs, "isolate_rejected")
             return
         log.warning("HubSpot rejected %d input(s): %s", len(inputs), reply.message, extra=context)
-        error = ErrorInfo(reply.category or "REJECTED", reply.message, reply.status)
-        self._fail(outcome, inputs, error)
+        error = ErrorInfo(
+            reply.category or "REJECTED",
+            reply.message,
+            reply.status,
+            invalid_properties=invalid_property_names(reply.document or {}),
+            content=_splittable(reply),
+        )
+        self._fail(run, inputs, error)
 
-    def _split(self, run: _Run, inputs: list[BatchInput], reason: str) -> None:
+    def _split(self, run: BatchRun, inputs: list[BatchInput], reason: str) -> None:
         self._metrics.retries.labels(reason).inc()
         half = len(inputs) // 2
         run.work.extendleft([inputs[half:], inputs[:half]])
 
-    def _fail(self, outcome: BatchOutcome, inputs: list[BatchInput], error: ErrorInfo) -> None:
+    def _fail(self, run: BatchRun, inputs: list[BatchInput], error: ErrorInfo) -> None:
         for item in inputs:
-            outcome.by_trace_id[item.trace_id] = InputOutcome(Status.FAILED, error=error)
+            self._conclude(run, item, InputOutcome(Status.FAILED, error=error))
+
+    def _conclude(self, run: BatchRun, item: BatchInput, result: InputOutcome) -> None:
+        """An input's outcome from HubSpot. A failure for properties that do not exist or are
+        read-only is resent without them (ON_INVALID_PROPERTY=drop); one about the content of a
+        merged input is split back into its events; anything else is final."""
+        error = result.error
+        if result.status is Status.FAILED and error is not None:
+            if self._dropped(run, item, error):
+                return
+            if error.content and run.split(item):
+                self._metrics.merged_inputs_split.inc()
+                log.info(
+                    "HubSpot rejected a merged input (%s); resending its %d events one by one",
+                    error.category,
+                    len(item.events),
+                    extra=log_context(run.seq, [item]),
+                )
+                return
+        run.settle(item, result)
+
+    def _dropped(self, run: BatchRun, item: BatchInput, error: ErrorInfo) -> bool:
+        names = error.invalid_properties
+        if self._policy.on_invalid_property is not InvalidPropertyPolicy.DROP or not names:
+            return False
+        dropped = run.drop(item, names)
+        if not dropped:
+            return False
+        self._metrics.dropped_properties.inc(len(dropped))
+        log.warning(
+            "HubSpot refused properties %s (%s); resending without them",
+            list(dropped),
+            error.category,
+            extra=log_context(run.seq, [item]),
+        )
+        return True
 
     def _wait(self, seconds: float) -> None:
         deadline = self._clock.monotonic() + seconds
@@ -339,15 +441,6 @@ class UpsertCaller:
             if left <= 0:
                 return
             self._clock.sleep(min(left, _WAIT_SLICE_S))
-
-
-@dataclass(slots=True)
-class _Run:
-    work: deque[list[BatchInput]]
-    seq: int = 0
-    failures: int = 0
-    unmatched_rounds: dict[str, int] = field(default_factory=dict)  # by trace id
-    sent_at: float = 0.0  # when the last request was sent
 
 
 def _splittable(reply: Classified) -> bool:

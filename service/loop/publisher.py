@@ -15,11 +15,25 @@ from typing import NamedTuple
 
 from service.core.clock import Clock
 from service.core.errors import DeliveryError, ServiceError
-from service.core.model import BatchOutcome, RawMessage, Rejection, Status, log_context
+from service.core.model import (
+    BatchInput,
+    BatchOutcome,
+    InputOutcome,
+    RawMessage,
+    Rejection,
+    Status,
+    log_context,
+)
 from service.core.offsets import OffsetTracker, PartitionProgress, TopicPartition
 from service.core.ordering import InOrderRelease
 from service.core.ports import Metrics, RecordSink
-from service.core.records import OutboundRecord, Topics, records_for_input, records_for_rejection
+from service.core.records import (
+    OutboundRecord,
+    Topics,
+    records_for_input,
+    records_for_rejection,
+    records_for_split_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +158,13 @@ class OutcomePublisher:
         coalesced = 0
         by_trace_id, topics, in_order = outcome.by_trace_id, self._topics, self._release
         handed_over = {id(item) for item in outcome.handed_over}  # their next owner redoes them
+        split = outcome.per_event
         for item in outcome.batch.inputs:
             if handed_over and id(item) in handed_over:  # no records: they leave the buffer
                 self.emitted_bytes += sum(event.raw.size for event in item.events)
+                continue
+            if split and item.trace_id in split:
+                self._split_input(item, split[item.trace_id], group)
                 continue
             result = by_trace_id[item.trace_id]
             status = result.status
@@ -162,6 +180,19 @@ class OutcomePublisher:
         if coalesced:
             self._metrics.coalesced_events.inc(coalesced)
         self._close(group)
+
+    def _split_input(
+        self, item: BatchInput, outcomes: list[InputOutcome | None], group: _DeliveryGroup
+    ) -> None:
+        """A merged input that went one event per input: each event's own outcome (none for
+        an event handed over meanwhile: its partition's next owner redoes it)."""
+        for event, result in zip(item.events, outcomes, strict=True):
+            if result is None:
+                self.emitted_bytes += event.raw.size
+                continue
+            records = records_for_split_event(item, event, result, self._topics)
+            category = result.error.category if result.error else None
+            self._publish(_Outcome(event.raw, records, result.status, category), group)
 
     def refused(self, error: object, finishes: list[tuple[PartitionProgress, int]]) -> None:
         """A record of a group was refused by the broker: stop, and never commit past it."""

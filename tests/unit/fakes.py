@@ -19,6 +19,7 @@ from service.core.records import OutboundRecord
 from service.core.responses import HttpReply
 from service.core.retry import Backoff
 from service.loop.caller import CallerPolicy, UpsertCaller
+from service.loop.handover import Handover
 
 Responder = Callable[[dict[str, object]], HttpReply]
 
@@ -76,8 +77,17 @@ def acquire_from_another_thread(limiter: RateLimiter) -> float:
     return waits[0]
 
 
+TEST_BACKOFF = Backoff(base_s=1.0, cap_s=8.0, rand=lambda: 1.0)
+TEST_POLICY = CallerPolicy(backoff=TEST_BACKOFF, auth_retry_s=5.0)
+
+
 def make_caller(
-    transport: FakeTransport, clock: FakeClock | None = None, limiter: RateLimiter | None = None
+    transport: FakeTransport,
+    clock: FakeClock | None = None,
+    limiter: RateLimiter | None = None,
+    *,
+    policy: CallerPolicy = TEST_POLICY,
+    handover: Handover | None = None,
 ) -> tuple[UpsertCaller, Metrics, Health]:
     clock = clock or FakeClock()
     metrics = Metrics(CollectorRegistry(), clock.monotonic)
@@ -88,10 +98,9 @@ def make_caller(
         clock=clock,
         metrics=metrics,
         health=health,
-        policy=CallerPolicy(
-            backoff=Backoff(base_s=1.0, cap_s=8.0, rand=lambda: 1.0), auth_retry_s=5.0
-        ),
+        policy=policy,
         aborted=lambda: False,
+        handover=handover,
     )
     return caller, metrics, health
 

@@ -12,7 +12,12 @@ from service.core.model import (
     Status,
     UpsertedRecord,
 )
-from service.core.records import Topics, records_for_input, records_for_rejection
+from service.core.records import (
+    Topics,
+    records_for_input,
+    records_for_rejection,
+    records_for_split_event,
+)
 from tests.unit.factories import LIMITS, event, raw
 
 TOPICS = Topics(output="out", dlq="dlq")
@@ -69,3 +74,29 @@ def test_invalid_event_keeps_its_key_and_headers_in_the_dead_letter() -> None:
     assert dead.key == b"sub-1" and dead.value == b"{broken"
     assert ("trace", b"abc") in (dead.headers or [])
     assert dict(dead.headers or [])["error.status"] == b"invalid"
+
+
+def test_an_event_of_a_split_input_shows_its_own_trace_id_and_no_carrier() -> None:
+    first, second = event("a", 1, x="1"), event("a", 2, y="2")
+    item = BatchInput("a", "p", "merged-abc", {"x": "1", "y": "2"}, [first, second])
+    upserted = InputOutcome(Status.UPSERTED, record=UpsertedRecord("77", False, "c", "u"))
+    [result] = records_for_split_event(item, second, upserted, TOPICS)
+    document = orjson.loads(result.value or b"")
+    assert document["objectWriteTraceId"] == second.trace_id
+    assert document["coalescedInto"] is None and document["status"] == "upserted"
+    assert document["source"]["offset"] == 2 and result.key == b"a"
+
+
+def test_an_input_resent_without_properties_lists_each_events_own_dropped_ones() -> None:
+    setter, other = event("a", 1, x="1", gone="v"), event("a", 2, y="2")
+    item = BatchInput("a", "p", "merged-abc", {"x": "1", "y": "2"}, [setter, other])
+    upserted = InputOutcome(
+        Status.UPSERTED, record=UpsertedRecord("77", False, "c", "u"), dropped=("gone",)
+    )
+    absorbed, carrier = (
+        orjson.loads(records[0].value or b"")
+        for records in records_for_input(item, upserted, TOPICS)
+    )
+    assert absorbed["droppedProperties"] == ["gone"]
+    assert "droppedProperties" not in carrier  # it did not set the property
+    assert all(len(records) == 1 for records in records_for_input(item, upserted, TOPICS))

@@ -1,0 +1,197 @@
+"""One batch on its way to final outcomes: what is left to send, and what each input came to.
+
+Pure bookkeeping for the caller (service/loop/caller.py), which decides what replies mean:
+- `work`: the requests left to send, each a list of inputs (a batch splits into halves to
+  isolate a poison input; inputs come back when a reply left them without an outcome);
+- a merged input HubSpot rejected is split back into its events (`split`): they go one event
+  per input, one request after the other (two inputs for one id cannot share a request, and
+  each must land after the one before), so only the events HubSpot rejects on their own fail;
+- an input resent without the properties HubSpot refused (`drop`) carries their names;
+- `settle` records an input's final outcome: for a split input, its event's, after which the
+  next event of that id goes; once an id's events are all settled, their outcomes;
+- transient failure streaks per input (`transient_failure`): how many attempts failed, and how
+  many of those failed while HubSpot answered a request sent after them (proof that HubSpot
+  was up and the input itself is the problem).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from service.core.ids import dropped_trace_id, merged_trace_id
+from service.core.model import BatchInput, BatchOutcome, Event, InputOutcome
+
+
+@dataclass(slots=True)
+class _Chain:
+    """A merged input split back into its events: those not yet sent, and the outcomes so far."""
+
+    pending: deque[Event]
+    dropped: tuple[str, ...]
+    outcomes: list[InputOutcome | None] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Streak:
+    """An input's run of transient failures."""
+
+    first_failed_at: float
+    last_sent_at: float
+    attempts: int = 0
+    proven: int = 0  # attempts HubSpot answered another request sent after (or with) them
+
+
+@dataclass(slots=True)
+class TransientStreak:
+    """A request's inputs' streak: the weakest of them (min attempts and proofs)."""
+
+    first_failed_at: float
+    attempts: int
+    proven: int
+
+
+class BatchRun:
+    """The state of one batch's request loop (owned by one worker thread)."""
+
+    def __init__(self, outcome: BatchOutcome) -> None:
+        self.outcome = outcome
+        self.seq = outcome.batch.seq
+        self.work: deque[list[BatchInput]] = deque([outcome.batch.inputs])
+        self.failures = 0  # consecutive transient failures, for the backoff
+        self.unmatched_rounds: dict[str, int] = {}  # by trace id
+        self.sent_at = 0.0  # when the last request was sent
+        self._next: list[BatchInput] = []  # derived inputs, sent once this reply is handled
+        self._chains: dict[str, _Chain] = {}  # by the batch input's trace id
+        self._streaks: dict[str, Streak] = {}  # by trace id
+
+    # -- final outcomes -----------------------------------------------------------------
+
+    def settle(self, item: BatchInput, result: InputOutcome) -> None:
+        """`item`'s final outcome; a split input's is its event's, and its id's next event goes."""
+        if item.dropped:
+            result = result._replace(dropped=item.dropped)
+        root = item.root
+        chain = self._chains.get(root.trace_id)
+        if chain is None:
+            self.outcome.by_trace_id[root.trace_id] = result
+            return
+        chain.outcomes.append(result)
+        self._continue(root, chain)
+
+    def hand_over(self, items: list[BatchInput]) -> None:
+        """`items` belong to partitions another member now owns: no outcome here."""
+        for item in items:
+            root = item.root
+            chain = self._chains.get(root.trace_id)
+            if chain is None:
+                self.outcome.handed_over.append(root)
+                continue
+            chain.outcomes.append(None)
+            self._continue(root, chain)
+
+    # -- inputs derived from the batch's --------------------------------------------------
+
+    def in_split(self, item: BatchInput) -> bool:
+        """Whether `item` is one event of a merged input split back into its events."""
+        return item.root.trace_id in self._chains
+
+    def split(self, item: BatchInput) -> bool:
+        """Send a merged input's events one by one, in order; False when it has one event."""
+        if len(item.events) < 2:
+            return False
+        root = item.root
+        chain = _Chain(deque(item.events), item.dropped)
+        self._chains[root.trace_id] = chain
+        self._continue(root, chain)
+        return True
+
+    def drop(self, item: BatchInput, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Resend `item` without the properties `names` it sets; returns those (none: it
+        sets none of them, and nothing is resent)."""
+        present = tuple(name for name in names if name in item.properties)
+        if not present:
+            return ()
+        dropped = (*item.dropped, *present)
+        properties = {k: v for k, v in item.properties.items() if k not in present}
+        base = _own_trace_id(item)
+        self._next.append(
+            BatchInput(
+                item.id,
+                item.id_property,
+                dropped_trace_id(base, dropped),
+                properties,
+                item.events,
+                origin=item.root,
+                dropped=dropped,
+            )
+        )
+        return present
+
+    def schedule_derived(self) -> list[list[BatchInput]]:
+        """Queue the inputs derived while handling a reply: one request, or more when two of
+        them share a trace id (replies are matched by it). Returns the requests queued."""
+        rounds: list[list[BatchInput]] = []
+        for item in self._next:
+            target = next((r for r in rounds if all(o.trace_id != item.trace_id for o in r)), None)
+            if target is None:
+                rounds.append([item])
+            else:
+                target.append(item)
+        self._next = []
+        self.work.extend(rounds)
+        return rounds
+
+    def _continue(self, root: BatchInput, chain: _Chain) -> None:
+        if not chain.pending:
+            self.outcome.per_event[root.trace_id] = chain.outcomes
+            del self._chains[root.trace_id]
+            return
+        event = chain.pending.popleft()
+        properties = event.properties
+        if chain.dropped:
+            properties = {k: v for k, v in properties.items() if k not in chain.dropped}
+        dropped = tuple(name for name in chain.dropped if name in event.properties)
+        trace_id = dropped_trace_id(event.trace_id, dropped) if dropped else event.trace_id
+        self._next.append(
+            BatchInput(
+                root.id, root.id_property, trace_id, properties, [event], root, dropped
+            )
+        )
+
+    # -- transient failures ----------------------------------------------------------------
+
+    def transient_failure(
+        self, inputs: list[BatchInput], sent_at: float, answered_sent_at: float
+    ) -> TransientStreak:
+        """Count a transient failure of the request of `inputs` sent at `sent_at`;
+        `answered_sent_at`: when the latest request HubSpot answered (not transiently) was sent.
+        An attempt is proven when HubSpot answered a request sent at or after it: the earlier
+        attempt's proof is settled now; this one's counts if such an answer is already in."""
+        streaks = []
+        for item in inputs:
+            streak = self._streaks.get(item.trace_id)
+            if streak is None:
+                streak = self._streaks[item.trace_id] = Streak(sent_at, sent_at)
+            elif answered_sent_at >= streak.last_sent_at:
+                streak.proven += 1
+            streak.attempts += 1
+            streak.last_sent_at = sent_at
+            streaks.append(streak)
+        now_proven = 1 if answered_sent_at >= sent_at else 0
+        return TransientStreak(
+            min(s.first_failed_at for s in streaks),
+            min(s.attempts for s in streaks),
+            min(s.proven for s in streaks) + now_proven,
+        )
+
+
+def _own_trace_id(item: BatchInput) -> str:
+    """The trace id `item` would have without anything dropped: its event's, or its events'
+    merged one (a derived input's own trace id already says what was dropped)."""
+    if not item.dropped:
+        return item.trace_id
+    events = item.events
+    if len(events) == 1:
+        return events[0].trace_id
+    return merged_trace_id([event.trace_id for event in events])

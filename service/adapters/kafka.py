@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from service.core.errors import CommitError, ConfigError, TransactionError
 from service.core.model import RawMessage
+from service.core.offsets import CommitPoint
 from service.core.offsets import TopicPartition as PartitionKey
 from service.core.ports import DeliveryCallback, RebalanceListener
 from service.core.records import OutboundRecord
@@ -25,6 +26,7 @@ from service.core.records import OutboundRecord
 log = logging.getLogger(__name__)
 
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner picks
+_COMMITTED_TIMEOUT_S = 10.0
 
 
 # What the service's guarantees rest on: KAFKA_EXTRA_CONFIG may not change these (the
@@ -84,17 +86,40 @@ class KafkaSource:
         messages = self._consumer.consume(num_messages=max_messages, timeout=timeout_s)
         return [raw for message in messages if (raw := _raw(message)) is not None]
 
-    def commit(self, positions: dict[PartitionKey, int]) -> None:
-        offsets = [
-            TopicPartition(topic, partition, offset)
-            for (topic, partition), offset in positions.items()
-        ]
+    def commit(self, points: dict[PartitionKey, CommitPoint]) -> None:
+        offsets = _offsets(points)
         if not offsets:
             return
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            raise CommitError(f"offset commit failed: {exc.args[0]}") from exc
+            if _code(exc) != KafkaError.OFFSET_METADATA_TOO_LARGE:
+                raise CommitError(f"offset commit failed: {exc.args[0]}") from exc
+            log.warning(
+                "the broker refused the commit's metadata as too large (its "
+                "offset.metadata.max.bytes is below KAFKA_COMMIT_METADATA_MAX_BYTES); "
+                "committing without it, so the next owner redoes finished events"
+            )
+            self.commit({tp: CommitPoint(point.offset) for tp, point in points.items()})
+
+    def committed(self, partitions: list[PartitionKey]) -> dict[PartitionKey, CommitPoint]:
+        try:
+            found = self._consumer.committed(
+                [TopicPartition(t, p) for t, p in partitions], timeout=_COMMITTED_TIMEOUT_S
+            )
+        except KafkaException as exc:
+            log.warning(
+                "could not read the committed offsets of %s (%s); events finished past them "
+                "by their previous owner are redone",
+                partitions,
+                exc.args[0],
+            )
+            return {}
+        return {
+            (tp.topic, tp.partition): CommitPoint(tp.offset, tp.metadata or "")
+            for tp in found
+            if tp.error is None and tp.offset >= 0
+        }
 
     def pause(self, partitions: list[PartitionKey]) -> None:
         self._consumer.pause([TopicPartition(t, p) for t, p in partitions])
@@ -192,6 +217,18 @@ def _partition_ends(partition: dict[str, Any]) -> _PartitionEnds | None:
     return _PartitionEnds(end, committed if committed >= 0 else None, start)
 
 
+def _offsets(points: Mapping[PartitionKey, CommitPoint]) -> list[TopicPartition]:
+    return [
+        TopicPartition(topic, partition, point.offset, metadata=point.metadata or None)
+        for (topic, partition), point in points.items()
+    ]
+
+
+def _code(exc: KafkaException) -> int | None:
+    error = exc.args[0] if exc.args else None
+    return error.code() if isinstance(error, KafkaError) else None
+
+
 def _tps(partitions: list[TopicPartition]) -> list[PartitionKey]:
     return [(tp.topic, tp.partition) for tp in partitions]
 
@@ -280,8 +317,8 @@ class TransactionalKafkaSink(KafkaSink):
             raise TransactionError(f"cannot start Kafka transactions: {exc.args[0]}") from exc
         self._open = True
 
-    def commit_transaction(self, positions: dict[PartitionKey, int], group: object) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in positions.items()]
+    def commit_transaction(self, points: dict[PartitionKey, CommitPoint], group: object) -> None:
+        offsets = _offsets(points)
         try:
             self._producer.send_offsets_to_transaction(offsets, group, self._timeout_s)
             self._commit_with_retries()

@@ -60,6 +60,14 @@ class Metrics:
         self.events_consumed: ports.Counter = Counter(
             _name("events_consumed"), "Input events read from Kafka.", registry=registry
         )
+        self.events_skipped: ports.Counter = Counter(
+            _name("events_skipped"),
+            "Input events read but not worked on: handed over again by the Kafka client "
+            "(redelivered), or finished by the partition's previous owner, as its commit "
+            "records (finished_before).",
+            ["reason"],
+            registry=registry,
+        )
         self.results: ports.Counter = Counter(
             _name("results"), "Result records published, by status.", ["status"], registry=registry
         )

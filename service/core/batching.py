@@ -123,11 +123,19 @@ class Batcher:
             return None
         return self._oldest_head + self._limits.max_wait_s
 
-    def take(self, now: float, *, force: bool = False) -> Batch | None:
-        """The next batch, if one is full or due (or `force`); it is then in flight."""
-        if not self._is_due(now, force):
+    def take(
+        self, now: float, *, force: bool = False, only: set[tuple[str, int]] | None = None
+    ) -> Batch | None:
+        """The next batch, if one is full or due (or `force`); it is then in flight. `only`:
+        inputs with events of these partitions only, due at once (their partitions leave)."""
+        if only is not None:
+            picked = self._pick(only)
+            if not picked:
+                return None
+        elif not self._is_due(now, force):
             return None
-        picked = self._pick()
+        else:
+            picked = self._pick()
         inputs = [self._pop(key).to_input(key, trace_id) for key, trace_id in picked]
         self._in_flight.update(key for key, _ in picked)
         self._head_changed = True
@@ -190,8 +198,17 @@ class Batcher:
         deadline = self.next_deadline()
         return deadline is not None and now >= deadline
 
-    def _pick(self) -> list[tuple[GroupKey, str]]:
-        """The next batch's inputs (key and trace id), in order."""
+    def holds(self, partitions: set[tuple[str, int]]) -> bool:
+        """Whether any waiting or held-back event belongs to `partitions`."""
+        return any(
+            _touches(group, partitions)
+            for groups in (self._released, self._ready, self._held)
+            for group in groups.values()
+        )
+
+    def _pick(self, only: set[tuple[str, int]] | None = None) -> list[tuple[GroupKey, str]]:
+        """The next batch's inputs (key and trace id), in order; with `only`, those with
+        events of these partitions."""
         picked: list[tuple[GroupKey, str]] = []
         trace_ids: set[str] = set()
         budget = self._limits.max_bytes
@@ -201,6 +218,8 @@ class Batcher:
             if len(picked) >= self._limits.max_size:
                 break
             if id_property is not None and key[0] != id_property:
+                continue
+            if only is not None and not _touches(group, only):
                 continue
             size = group.estimated_bytes
             if picked and size > budget:
@@ -216,6 +235,10 @@ class Batcher:
             id_property = key[0]
             budget -= size
         return picked
+
+
+def _touches(group: _Group, partitions: set[tuple[str, int]]) -> bool:
+    return any((event.raw.topic, event.raw.partition) in partitions for event in group.events)
 
 
 def _without_partitions(group: _Group, partitions: set[tuple[str, int]]) -> _Group | None:

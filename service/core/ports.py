@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from service.core.model import RawMessage
-from service.core.offsets import TopicPartition
+from service.core.offsets import CommitPoint, TopicPartition
 from service.core.records import OutboundRecord
 from service.core.responses import HttpReply
 
@@ -39,7 +39,12 @@ class EventSource(Protocol):
 
     def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]: ...
 
-    def commit(self, positions: dict[TopicPartition, int]) -> None: ...
+    def commit(self, points: dict[TopicPartition, CommitPoint]) -> None: ...
+
+    def committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, CommitPoint]:
+        """The group's committed offsets (with their metadata) of `partitions`; those it
+        could not read are left out."""
+        ...
 
     def pause(self, partitions: list[TopicPartition]) -> None: ...
 
@@ -83,8 +88,10 @@ class RecordSink(Protocol):
 class TransactionalSink(RecordSink, Protocol):
     """A sink whose records and the consumer's offsets are committed in one transaction."""
 
-    def commit_transaction(self, positions: dict[TopicPartition, int], group: object) -> None:
-        """Commit the open transaction with `positions`, then open the next one."""
+    def commit_transaction(
+        self, points: dict[TopicPartition, CommitPoint], group: object
+    ) -> None:
+        """Commit the open transaction with the offsets `points`, then open the next one."""
         ...
 
 
@@ -132,6 +139,7 @@ class Metrics(Protocol):
 
     # events
     events_consumed: Counter
+    events_skipped: Counter  # by reason: redelivered, finished_before
     results: Counter  # by status
     dead_letters: Counter  # by status, category
     coalesced_events: Counter

@@ -1,10 +1,10 @@
 """The processing loop: consume, validate, batch, upsert, publish outcomes, commit.
 
 Owns the ordering that makes the guarantees hold: an offset is committed only after its
-outcome records are acknowledged (through the OffsetTracker), revoked partitions finish
-their in-flight work and commit before they are handed over, lost partitions are never
-committed, and shutdown drains in-flight batches within a deadline. Talks to Kafka and
-HubSpot only through the ports.
+outcome records are acknowledged (through the OffsetTracker), and a stop finishes every event
+consumed (buffered, held back or in flight) within the drain deadline before the last
+commit. Partitions that come and go are handled by service/loop/rebalance.py, through this
+loop's PartitionWork methods. Talks to Kafka and HubSpot only through the ports.
 """
 
 from __future__ import annotations
@@ -20,12 +20,19 @@ from service.core.codec import ValidationLimits, decode_event
 from service.core.errors import CommitError, ServiceError, TransactionError
 from service.core.health import Health
 from service.core.model import Batch, BatchOutcome, RawMessage, Rejection, log_context
-from service.core.offsets import OffsetTracker, TopicPartition
+from service.core.offsets import (
+    NEW,
+    REDELIVERED,
+    CommitPoint,
+    OffsetTracker,
+    TopicPartition,
+)
 from service.core.ports import EventSource, Metrics, RecordSink
 from service.core.records import Topics
 from service.loop.commit import Committer, OffsetCommitter
 from service.loop.handover import Handover
 from service.loop.publisher import OutcomePublisher
+from service.loop.rebalance import Rebalance, RebalanceConfig
 from service.loop.workers import Finished, Workers
 
 log = logging.getLogger(__name__)
@@ -33,7 +40,6 @@ log = logging.getLogger(__name__)
 _IDLE_POLL_S = 0.2
 _BUSY_POLL_S = 0.01
 _GAUGE_INTERVAL_S = 1.0
-_WIRE_GRACE_S = 5.0  # beyond HubSpot's request timeout, for a reply being read
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,7 @@ class PipelineConfig:
     drain_timeout_s: float = 30.0
     rebalance_timeout_s: float = 60.0
     request_timeout_s: float = 30.0  # HubSpot's: how long a request may stay on the wire
+    max_commit_metadata_bytes: int = 4_096
     poll_max_messages: int = 500
     max_buffered_events: int = 20_000
     max_buffered_bytes: int = 64 * 1024 * 1024
@@ -85,7 +92,16 @@ class Pipeline:
         self._paused = False
         self._on_partition_share = on_partition_share
         self._share_changed = False
-        self._committer = committer or OffsetCommitter(source)
+        self._committer = committer or OffsetCommitter(source, config.max_commit_metadata_bytes)
+        self._rebalance = Rebalance(
+            self,
+            source,
+            clock,
+            RebalanceConfig(
+                config.rebalance_timeout_s, config.request_timeout_s, self._committer.exactly_once
+            ),
+            self._hard_stop,
+        )
         self._publisher = OutcomePublisher(
             sink=sink,
             tracker=self._tracker,
@@ -100,9 +116,13 @@ class Pipeline:
         """True once the drain deadline passed; workers abandon their batches."""
         return self._hard_stop.is_set()
 
+    def subscribe(self) -> None:
+        """Join the consumer group: partitions come and go through the rebalance listener."""
+        self._source.subscribe(self._rebalance)
+
     def run(self, stop: threading.Event) -> int:
         """Process until `stop` is set or a fatal error; returns the process exit code."""
-        self._source.subscribe(self)
+        self.subscribe()
         try:
             while not stop.is_set() and self._failed() is None:
                 self.step()
@@ -155,38 +175,24 @@ class Pipeline:
         a batch window while sending is blocked): in the producer, which wakes on each ack."""
         return _BUSY_POLL_S if self._paused and not self._workers.in_flight else 0.0
 
-    # -- rebalance listener -------------------------------------------------------------
+    # -- partitions coming and going (PartitionWork, for service/loop/rebalance.py) -----------
 
-    def on_assigned(self, partitions: list[TopicPartition]) -> None:
-        log.info("partitions assigned: %s", partitions)
+    def take_in(
+        self, partitions: list[TopicPartition], committed: dict[TopicPartition, CommitPoint]
+    ) -> None:
         for tp in partitions:
-            self._tracker.assign(tp)
+            self._tracker.assign(tp, committed.get(tp))
         self._assigned.update(partitions)
         self._share_changed = True
         if self._paused and partitions:
             self._source.pause(partitions)
         self._health.started()
 
-    def on_revoked(self, partitions: list[TopicPartition]) -> None:
-        log.info("partitions revoked: %s; finishing their work", partitions)
-        revoked = set(partitions)
-        self._accepted_bytes -= self._batcher.drop_partitions(revoked)
-        # Past the drain deadline (closing) nothing more is waited for; otherwise their
-        # batches get up to the rebalance timeout to finish.
-        deadline = self._clock.monotonic() + self._cfg.rebalance_timeout_s
-        if self._hard_stop.is_set() or not self._settle(deadline):
-            self._hand_over(revoked, self._cfg.request_timeout_s + _WIRE_GRACE_S)
-        self._commit(only=revoked, last=True)
-        self._forget(revoked)
+    def drop_waiting(self, partitions: set[TopicPartition]) -> None:
+        self._accepted_bytes -= self._batcher.drop_partitions(partitions)
 
-    def on_lost(self, partitions: list[TopicPartition]) -> None:
-        log.warning("partitions lost: %s; their work will not be committed", partitions)
-        if self._committer.exactly_once:
-            self._fatal = TransactionError("partitions lost in exactly_once mode; restarting")
-        lost = set(partitions)
-        self._accepted_bytes -= self._batcher.drop_partitions(lost)
-        self._hand_over(lost, 0.0)  # another member may already have them: no waiting
-        self._forget(lost)
+    def fail(self, error: ServiceError) -> None:
+        self._fatal = error
 
     # -- intake -------------------------------------------------------------------------
 
@@ -196,8 +202,9 @@ class Pipeline:
         validation = self._cfg.validation
         accepted_bytes = 0
         for raw in messages:
-            if not consumed((raw.topic, raw.partition), raw.offset):
-                self._redelivered(raw)
+            state = consumed((raw.topic, raw.partition), raw.offset)
+            if state != NEW:
+                self._skipped(raw, state)
                 continue
             publisher.consumed(raw)
             accepted_bytes += raw.size
@@ -208,13 +215,17 @@ class Pipeline:
                 add(decoded, now)
         self._accepted_bytes += accepted_bytes
 
-    def _redelivered(self, raw: RawMessage) -> None:
-        log.warning(
-            "skipped %s[%d] offset %d: already read in this assignment (handed over again)",
-            raw.topic,
-            raw.partition,
-            raw.offset,
-        )
+    def _skipped(self, raw: RawMessage, state: int) -> None:
+        if state == REDELIVERED:
+            self._metrics.events_skipped.labels("redelivered").inc()
+            log.warning(
+                "skipped %s[%d] offset %d: already read in this assignment (handed over again)",
+                raw.topic,
+                raw.partition,
+                raw.offset,
+            )
+        else:  # its result is already published (the commit's metadata says so)
+            self._metrics.events_skipped.labels("finished_before").inc()
 
     def _dispatch(self) -> None:
         # With consumption paused because the buffer is full and nothing in flight, no batch
@@ -255,9 +266,9 @@ class Pipeline:
         now = self._clock.monotonic()
         if now >= self._next_commit:
             self._next_commit = now + self._cfg.commit_interval_s
-            self._commit()
+            self.commit()
 
-    def _commit(self, only: set[TopicPartition] | None = None, *, last: bool = False) -> None:
+    def commit(self, only: set[TopicPartition] | None = None, *, last: bool = False) -> None:
         """Commit finished work. `last`: the partitions leave after this commit, so a failure
         is retried once at once (nobody would retry it later)."""
         if self._committer.exactly_once and self._failed() is not None:
@@ -265,7 +276,7 @@ class Pipeline:
         self._advance_caught_up()
         for attempt in range(2 if last else 1):
             try:
-                positions = self._committer.commit(self._tracker, only)
+                points = self._committer.commit(self._tracker, only)
             except CommitError as exc:
                 self._metrics.commits.labels("failed").inc()
                 log.warning("commit failed (%s); %s", exc, _after_failed_commit(last, attempt))
@@ -275,8 +286,8 @@ class Pipeline:
                 log.error("commit failed: %s", exc)
                 self._fatal = exc
                 return
-            if positions:
-                self._report_commit(positions)
+            if points:
+                self._report_commit(points)
             return
         if last and self._committer.exactly_once:  # the open transaction holds their records
             self._fatal = TransactionError(
@@ -291,11 +302,11 @@ class Pipeline:
         if caught_up:
             self._tracker.advance(self._source.positions(caught_up))
 
-    def _report_commit(self, positions: dict[TopicPartition, int]) -> None:
+    def _report_commit(self, points: dict[TopicPartition, CommitPoint]) -> None:
         self._metrics.commits.labels("ok").inc()
         wall = self._clock.wall()
-        for (topic, partition), position in positions.items():
-            self._metrics.committed_offset.labels(topic, str(partition)).set(position)
+        for (topic, partition), point in points.items():
+            self._metrics.committed_offset.labels(topic, str(partition)).set(point.offset)
             self._metrics.last_commit_timestamp.labels(topic, str(partition)).set(wall)
 
     def _apply_backpressure(self) -> None:
@@ -366,44 +377,68 @@ class Pipeline:
             return _IDLE_POLL_S
         return min(max(deadline - self._clock.monotonic(), 0.0), _IDLE_POLL_S)
 
-    def _settle(self, deadline: float) -> bool:
-        """Finish in-flight batches and deliver their records, until `deadline`."""
+    def finish(self, partitions: set[TopicPartition] | None, deadline: float) -> bool:
+        """Send and deliver every consumed event of `partitions` (None: all) until `deadline`:
+        what is buffered goes at once, held-back ids as soon as their batch in flight ends.
+        True when all of it is finished (its records acknowledged)."""
         while self._clock.monotonic() < deadline and self._failed() is None:
-            self._health.beat()  # settling is progress: liveness must not fail meanwhile
-            self._collect(self._workers.finished(wait_s=0.05))
+            self._health.beat()  # finishing is progress: liveness must not fail meanwhile
+            wait_s = 0.05 if self._workers.in_flight else 0.0
+            self._collect(self._workers.finished(wait_s=wait_s))
+            self._dispatch_all(partitions)
             self._sink.poll(0)
-            self._maybe_commit()  # a long settle must not outlast a transaction's timeout
-            if not self._workers.in_flight:
+            self._maybe_commit()  # a long finish must not outlast a transaction's timeout
+            if not self._unsent(partitions):
                 remaining = self._sink.flush(max(deadline - self._clock.monotonic(), 0.0))
                 return remaining == 0
         return False
+
+    def _dispatch_all(self, partitions: set[TopicPartition] | None) -> None:
+        """Send what is waiting (of `partitions`) without waiting for batch windows."""
+        while self._workers.in_flight < self._cfg.max_in_flight:
+            now = self._clock.monotonic()
+            batch = self._batcher.take(now, force=True, only=partitions)
+            if batch is None:
+                return
+            self._workers.submit(batch)
+
+    def _unsent(self, partitions: set[TopicPartition] | None) -> bool:
+        """Whether events (of `partitions`) are still waiting or in a batch in flight."""
+        if partitions is None:
+            return bool(self._workers.in_flight or self._batcher.buffered_events)
+        in_flight = any(_touches(batch, partitions) for batch in self._workers.running())
+        return in_flight or self._batcher.holds(partitions)
 
     def _finish(self) -> int:
         deadline = self._clock.monotonic() + self._cfg.drain_timeout_s
         if self._failed() is None:
             log.info(
-                "stopping: draining %d batch(es) in flight (up to %.0f s)",
-                self._workers.in_flight,
+                "stopping: finishing %d consumed event(s) (up to %.0f s)",
+                self._tracker.unfinished(),
                 self._cfg.drain_timeout_s,
             )
             self._health.block("shutdown", "draining")
             self._drain(deadline)
         if self._failed() is None or not self._committer.exactly_once:
-            self._commit()
+            self.commit()
         if self._failed() is not None:
             log.error("stopping after a fatal error: %s", self._failed())
             return 1
         return 0
 
     def _drain(self, deadline: float) -> None:
-        """Finish the batches in flight; events not yet sent are left for the next owner."""
-        if self._settle(deadline):
-            log.info("drained: every in-flight batch finished")
+        """Finish every consumed event; what cannot finish in time is left for the next
+        owner (the commit records what did finish past its position)."""
+        if self.finish(None, deadline):
+            log.info("drained: every consumed event finished")
             return
         self._hard_stop.set()
-        log.warning("drain timeout reached; unfinished events will be processed again")
+        log.warning(
+            "drain timeout reached; %d unfinished event(s) will be processed again",
+            self._tracker.unfinished(),
+        )
 
-    def _hand_over(self, partitions: set[TopicPartition], wait_s: float) -> None:
+    def hand_over(self, partitions: set[TopicPartition], wait_s: float) -> None:
         """Batches still running with events of `partitions` send none of them any more,
         and a request of theirs on the wire gets up to `wait_s` to end: the partitions' next
         owner redoes those events, and an older write must not land after its newer ones."""
@@ -424,7 +459,7 @@ class Pipeline:
                 wait_s,
             )
 
-    def _forget(self, partitions: set[TopicPartition]) -> None:
+    def let_go(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self._tracker.forget(tp)
             self._publisher.forget(tp)

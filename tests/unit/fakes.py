@@ -12,7 +12,7 @@ from service.adapters.prometheus import Metrics
 from service.core.clock import FakeClock
 from service.core.health import Health
 from service.core.model import RawMessage
-from service.core.offsets import TopicPartition
+from service.core.offsets import CommitPoint, TopicPartition
 from service.core.ports import DeliveryCallback, RebalanceListener
 from service.core.ratelimit import RateLimiter
 from service.core.records import OutboundRecord
@@ -111,7 +111,8 @@ class FakeSource:
     def __init__(self, messages: list[RawMessage]) -> None:
         self.messages = messages
         self.position = 0
-        self.committed: dict[TopicPartition, int] = {}
+        self.commits: dict[TopicPartition, CommitPoint] = {}  # with their metadata
+        self.committed_offsets: dict[TopicPartition, int] = {}
         self.paused: list[TopicPartition] = []
         self.listener: RebalanceListener | None = None
         self.ends: dict[TopicPartition, int] = {}  # end offsets, as statistics would report
@@ -121,6 +122,15 @@ class FakeSource:
         self.listener = listener
         listener.on_assigned([("subscription-events", 0)])
 
+    def revoke(self, partitions: list[TopicPartition]) -> None:
+        """A rebalance takes `partitions` away (as the consumer's revoke callback does)."""
+        assert self.listener is not None
+        self.listener.on_revoked(partitions)
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        assert self.listener is not None
+        self.listener.on_assigned(partitions)
+
     def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
         if self.paused:
             return []
@@ -128,8 +138,12 @@ class FakeSource:
         self.position += len(chunk)
         return chunk
 
-    def commit(self, positions: dict[TopicPartition, int]) -> None:
-        self.committed.update(positions)
+    def commit(self, points: dict[TopicPartition, CommitPoint]) -> None:
+        self.commits.update(points)
+        self.committed_offsets.update({tp: point.offset for tp, point in points.items()})
+
+    def committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, CommitPoint]:
+        return {tp: self.commits[tp] for tp in partitions if tp in self.commits}
 
     def pause(self, partitions: list[TopicPartition]) -> None:
         self.paused = partitions
@@ -142,7 +156,8 @@ class FakeSource:
 
     def lag(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
         return {
-            tp: end - committed.get(tp, self.committed.get(tp, 0)) for tp, end in self.ends.items()
+            tp: end - committed.get(tp, self.committed_offsets.get(tp, 0))
+            for tp, end in self.ends.items()
         }
 
     def group_metadata(self) -> object:

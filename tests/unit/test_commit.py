@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.core.errors import CommitError
-from service.core.offsets import OffsetTracker, TopicPartition
+from service.core.offsets import CommitPoint, OffsetTracker, TopicPartition
 from service.loop.commit import TransactionCommitter
 from tests.unit.fakes import FakeSink, FakeSource
 
@@ -16,13 +16,15 @@ class _TransactionalSink(FakeSink):
     def __init__(self, unacknowledged: int) -> None:
         super().__init__()
         self.unacknowledged = unacknowledged
-        self.committed: list[dict[TopicPartition, int]] = []
+        self.committed: list[dict[TopicPartition, CommitPoint]] = []
 
     def flush(self, timeout_s: float) -> int:
         return self.unacknowledged
 
-    def commit_transaction(self, positions: dict[TopicPartition, int], group: object) -> None:
-        self.committed.append(positions)
+    def commit_transaction(
+        self, points: dict[TopicPartition, CommitPoint], group: object
+    ) -> None:
+        self.committed.append(points)
 
 
 def _finished_tracker() -> OffsetTracker:
@@ -47,5 +49,5 @@ def test_records_still_unacknowledged_keep_the_transaction_open() -> None:
 def test_with_every_record_acknowledged_the_transaction_commits_its_positions() -> None:
     sink = _TransactionalSink(unacknowledged=0)
     committer = TransactionCommitter(FakeSource([]), sink, flush_timeout_s=1.0)
-    assert committer.commit(_finished_tracker()) == {TP: 1}
-    assert sink.committed == [{TP: 1}]
+    assert committer.commit(_finished_tracker()) == {TP: CommitPoint(1)}
+    assert sink.committed == [{TP: CommitPoint(1)}]

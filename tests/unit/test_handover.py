@@ -115,13 +115,13 @@ def test_a_batch_retrying_when_its_partition_is_handed_over_never_sends_it_again
     hubspot = _Recorder("503", "ok")
     source, sink = FakeSource(_messages(("a", 0))), FakeSink()
     pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=2.0)
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     pipeline.step()
     deadline = time.monotonic() + 5
     while not hubspot.sent:  # the first attempt failed; the batch now waits to retry
         assert time.monotonic() < deadline
         time.sleep(0.005)
-    pipeline.on_revoked([P0])  # the retry is still 2 s away: the settle (0.1 s) gives up first
+    source.revoke([P0])  # the retry is still 2 s away: the settle (0.1 s) gives up first
     _step_until_idle(pipeline)
     assert hubspot.sent == [["a"]]  # the next owner sends it; this member never again
     assert _result_ids(sink) == []  # nor does it publish a result for it
@@ -140,10 +140,10 @@ def test_the_partition_goes_only_once_a_request_on_the_wire_has_ended() -> None:
 
     source, sink = FakeSource(_messages(("a", 0))), FakeSink()
     pipeline = _pipeline(FakeTransport(hubspot), source, sink)
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     pipeline.step()
     threading.Thread(target=answer_late, daemon=True).start()
-    pipeline.on_revoked([P0])  # the settle (0.1 s) gives up while the request is out
+    source.revoke([P0])  # the settle (0.1 s) gives up while the request is out
     revoke_returned = time.monotonic()
     assert ended_at and ended_at[0] <= revoke_returned
     _step_until_idle(pipeline)
@@ -154,21 +154,21 @@ def test_inputs_of_partitions_still_owned_are_sent_committed_and_reported() -> N
     hubspot = _Recorder("503", "ok")
     source, sink = FakeSource(_messages(("a", 0), ("b", 1))), FakeSink()
     pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=2.0)
-    source.subscribe(pipeline)
-    pipeline.on_assigned([P1])
+    pipeline.subscribe()
+    source.assign([P1])
     pipeline.step()
     deadline = time.monotonic() + 5
     while not hubspot.sent:
         assert time.monotonic() < deadline
         time.sleep(0.005)
-    pipeline.on_revoked([P0])
+    source.revoke([P0])
     _step_until_idle(pipeline)
     assert hubspot.sent == [["a", "b"], ["b"]]
     assert _result_ids(sink) == ["b"]
     for _ in range(3):
         pipeline.step()
-    pipeline._commit()
-    assert source.committed == {P0: 0, P1: 2}  # P0 as it was handed over: a still unfinished
+    pipeline.commit()
+    assert source.committed_offsets == {P0: 0, P1: 2}  # P0 as handed over: a unfinished
 
 
 class _HandedOverAsItsSlotIsTaken(RateLimiter):

@@ -10,6 +10,7 @@ import pytest
 from service.core.batching import BatchLimits
 from service.core.clock import FakeClock
 from service.core.model import RawMessage
+from service.core.offsets import CommitPoint
 from service.core.records import Topics
 from service.core.responses import HttpReply
 from service.loop.commit import Committer
@@ -47,7 +48,7 @@ def _pipeline(
 
 
 def _run_until_settled(pipeline: Pipeline, source: FakeSource, clock: FakeClock) -> None:
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     deadline = time.monotonic() + 10
     while pipeline._tracker.unfinished() or source.position < len(source.messages):
         assert time.monotonic() < deadline, "the loop did not settle"
@@ -70,7 +71,7 @@ def test_every_event_gets_one_result_and_the_whole_topic_is_committed() -> None:
     _run_until_settled(pipeline, source, clock)
     results = _results(sink)
     assert sorted(r["source"]["offset"] for r in results) == list(range(251))  # type: ignore[index]
-    assert source.committed == {("subscription-events", 0): 251}
+    assert source.committed_offsets == {("subscription-events", 0): 251}
     assert sum(1 for r in results if r["status"] == "invalid") == 1
     assert len([r for r in sink.records if r.topic == "dlq"]) == 1
     for request in transport.requests:
@@ -82,12 +83,12 @@ def test_nothing_is_committed_past_an_undelivered_result() -> None:
     messages = [raw({"id": "a", "properties": {}}, offset=0)]
     source, sink, clock = FakeSource(messages), FakeSink(fail_with="broker down"), FakeClock()
     pipeline = _pipeline(source, sink, FakeTransport(), clock)
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     for _ in range(20):
         pipeline.step()
         clock.advance(0.1)
     assert pipeline._finish() == 1
-    assert source.committed.get(("subscription-events", 0), 0) == 0
+    assert source.committed_offsets.get(("subscription-events", 0), 0) == 0
 
 
 def test_backpressure_pauses_consumption_when_the_buffer_is_full() -> None:
@@ -107,7 +108,7 @@ def test_backpressure_pauses_consumption_when_the_buffer_is_full() -> None:
     pipeline = _pipeline(
         source, sink, transport, clock, BatchLimits(), max_buffered_events=100, poll_max_messages=50
     )
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     for _ in range(5):
         pipeline.step()
     assert source.paused
@@ -132,7 +133,7 @@ def test_a_partial_batch_leaves_at_once_when_the_buffer_is_full_and_nothing_is_i
     transport = FakeTransport()
     window = BatchLimits(max_size=100, max_wait_s=60)
     pipeline = _pipeline(source, sink, transport, clock, window, max_buffered_events=40)
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     deadline = time.monotonic() + 10
     while len(_results(sink)) < 40 and time.monotonic() < deadline:
         pipeline.step()
@@ -146,7 +147,7 @@ def test_below_a_full_buffer_a_partial_batch_waits_for_its_window() -> None:
     source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
     transport = FakeTransport()
     pipeline = _pipeline(source, sink, transport, clock)  # window 0.5 s, buffer 20,000
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     for _ in range(20):
         pipeline.step()
         time.sleep(0.001)
@@ -217,7 +218,7 @@ def test_paused_with_nothing_in_flight_the_loop_sleeps_instead_of_spinning() -> 
     pipeline = _pipeline(
         source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0), max_buffered_events=20
     )
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     deadline = time.monotonic() + 10
     while len(_results(sink)) < 30 and time.monotonic() < deadline:
         pipeline.step()
@@ -240,7 +241,7 @@ def test_a_daily_block_with_nothing_left_to_send_does_not_stop_consumption() -> 
     spent = reply(400, {"message": "bad"}, x_hubspot_ratelimit_daily_remaining="0")
     transport = FakeTransport(lambda _: spent, ok_for)
     pipeline = _pipeline(source, sink, transport, clock, BatchLimits(max_wait_s=0))
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     _step_until(pipeline, lambda: len(_results(sink)) == 1)
     source.messages.append(raw({"id": "b", "properties": {}}, offset=1))
     _step_until(pipeline, lambda: len(_results(sink)) == 2)
@@ -261,7 +262,7 @@ def _settled(events: int) -> tuple[Pipeline, FakeSource]:
     messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(events)]
     source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
     pipeline = _pipeline(source, sink, FakeTransport(), clock, BatchLimits(max_wait_s=0))
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     _step_until(pipeline, lambda: not pipeline._tracker.unfinished() and source.position == events)
     return pipeline, source
 
@@ -290,10 +291,10 @@ def test_events_dropped_with_a_revoked_partition_leave_the_buffer() -> None:
         source, sink, FakeTransport(), clock, window,
         max_in_flight=1, max_buffered_bytes=1_000_000, poll_max_messages=600,
     )  # fmt: skip
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     pipeline.step()  # reads all 600; one batch of 100 goes, 500 wait
-    pipeline.on_revoked([("subscription-events", 0)])
-    source.listener.on_assigned([("subscription-events", 0)])  # type: ignore[union-attr]
+    source.revoke([("subscription-events", 0)])
+    source.assign([("subscription-events", 0)])
     _step_until(pipeline, lambda: not pipeline._paused and not pipeline._workers.in_flight)
     assert pipeline._buffered_bytes() == 0
 
@@ -311,12 +312,12 @@ def test_finishing_a_slow_batch_on_revocation_keeps_the_service_live() -> None:
         return ok_for(request)
 
     pipeline = _pipeline(source, sink, FakeTransport(slow), clock, BatchLimits(max_wait_s=0))
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     pipeline.step()
     assert pipeline._workers.in_flight == 1
     clock.advance(45)
     gate.set()
-    pipeline.on_revoked([("subscription-events", 0)])
+    source.revoke([("subscription-events", 0)])
     assert len(_results(sink)) == 1
     assert pipeline._health.live()[0] is True
 
@@ -361,11 +362,11 @@ def test_lag_counts_from_the_services_own_commits_and_leaves_with_the_partition(
     pipeline.step()
     assert _samples(pipeline, "consumer_lag") == {labels: 60}
     assert _samples(pipeline, "committed_offset") == {labels: 40}
-    source.committed.clear()  # the lag must come from the service's commits, not the group's
+    source.committed_offsets.clear()  # the lag must come from the service's own commits
     clock.advance(60)
     pipeline.step()
     assert _samples(pipeline, "consumer_lag") == {labels: 60}
-    pipeline.on_revoked([tp])
+    source.revoke([tp])
     for name in ("consumer_lag", "committed_offset", "last_commit_timestamp_seconds"):
         assert _samples(pipeline, name) == {}, name
     clock.advance(60)
@@ -385,7 +386,7 @@ def test_after_a_commit_fails_in_a_rebalance_callback_the_turn_goes_no_further()
 
         def commit(
             self, tracker: OffsetTracker, only: set[tuple[str, int]] | None = None
-        ) -> dict[tuple[str, int], int]:
+        ) -> dict[tuple[str, int], CommitPoint]:
             raise TransactionError("the transaction was aborted")
 
     messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(5)]
@@ -393,11 +394,11 @@ def test_after_a_commit_fails_in_a_rebalance_callback_the_turn_goes_no_further()
     pipeline = _with_committer(
         source, sink, FakeTransport(), clock, committer=FailingTransactions()
     )
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     real_poll = source.poll
 
     def poll_with_a_rebalance(max_messages: int, timeout_s: float) -> list[RawMessage]:
-        pipeline.on_revoked([("subscription-events", 0)])
+        source.revoke([("subscription-events", 0)])
         return real_poll(max_messages, timeout_s)
 
     source.poll = poll_with_a_rebalance  # type: ignore[method-assign]
@@ -411,19 +412,19 @@ def test_a_commit_that_fails_as_partitions_leave_is_retried_once_at_once() -> No
     from service.core.errors import CommitError
 
     tp = ("subscription-events", 0)
-    pipeline, source = _settled(events=5)
+    _, source = _settled(events=5)
     failures = [CommitError("coordinator moved")]
     real_commit = source.commit
 
-    def flaky_commit(positions: dict[tuple[str, int], int]) -> None:
+    def flaky_commit(points: dict[tuple[str, int], CommitPoint]) -> None:
         if failures:
             raise failures.pop()
-        real_commit(positions)
+        real_commit(points)
 
     source.commit = flaky_commit  # type: ignore[method-assign]
-    source.committed.clear()
-    pipeline.on_revoked([tp])
-    assert source.committed == {tp: 5}
+    source.committed_offsets.clear()
+    source.revoke([tp])
+    assert source.committed_offsets == {tp: 5}
 
 
 def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops_the_service() -> (
@@ -440,7 +441,7 @@ def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops
 
         def commit(
             self, tracker: OffsetTracker, only: set[tuple[str, int]] | None = None
-        ) -> dict[tuple[str, int], int]:
+        ) -> dict[tuple[str, int], CommitPoint]:
             self.calls += 1
             raise CommitError("3 records not acknowledged within 10 s")
 
@@ -448,13 +449,13 @@ def test_exactly_once_a_transaction_that_cannot_commit_as_partitions_leave_stops
     pipeline = _with_committer(
         source, sink, FakeTransport(), clock, committer=SlowAcks(), batching=BatchLimits()
     )
-    source.subscribe(pipeline)
-    pipeline.on_revoked([("subscription-events", 0)])
+    pipeline.subscribe()
+    source.revoke([("subscription-events", 0)])
     assert isinstance(pipeline._failed(), TransactionError)
     committer = pipeline._committer
     assert isinstance(committer, SlowAcks)
     attempts = committer.calls
-    pipeline.on_revoked([("subscription-events", 1)])  # as closing the consumer does
+    source.revoke([("subscription-events", 1)])  # as closing the consumer does
     assert committer.calls == attempts  # nothing more is committed: the restart aborts it
 
 
@@ -471,7 +472,7 @@ def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() 
 
         def commit(
             self, tracker: OffsetTracker, only: set[tuple[str, int]] | None = None
-        ) -> dict[tuple[str, int], int]:
+        ) -> dict[tuple[str, int], CommitPoint]:
             self.calls += 1
             return {}
 
@@ -486,10 +487,10 @@ def test_finished_work_is_committed_while_a_revocation_waits_for_a_slow_batch() 
     source, sink = FakeSource([raw({"id": "a", "properties": {}}, offset=0)]), FakeSink()
     committer = CountingCommitter()
     pipeline = _with_committer(source, sink, FakeTransport(slow), clock, committer=committer)
-    source.subscribe(pipeline)
+    pipeline.subscribe()
     pipeline.step()
     before = committer.calls
-    pipeline.on_revoked([("subscription-events", 0)])
+    source.revoke([("subscription-events", 0)])
     assert committer.calls - before >= 5  # about one a second, plus the revocation's own
 
 
@@ -497,8 +498,8 @@ def test_a_caught_up_partition_commits_at_the_consumers_position() -> None:
     tp = ("subscription-events", 0)
     pipeline, source = _settled(events=5)
     source.app_positions = {tp: 6}  # a transaction marker followed the last record
-    pipeline._commit()
-    assert source.committed == {tp: 6}
+    pipeline.commit()
+    assert source.committed_offsets == {tp: 6}
 
 
 def test_after_a_poll_whose_messages_were_never_accepted_no_position_is_taken_on_trust() -> None:
@@ -514,8 +515,8 @@ def test_after_a_poll_whose_messages_were_never_accepted_no_position_is_taken_on
     source.poll = failing_poll  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
         pipeline.step()
-    pipeline.on_revoked([tp])  # closing the consumer revokes, and commits
-    assert source.committed == {tp: 3}
+    source.revoke([tp])  # closing the consumer revokes, and commits
+    assert source.committed_offsets == {tp: 3}
 
 
 def test_an_offset_the_client_hands_over_again_is_worked_on_once(
@@ -531,5 +532,5 @@ def test_an_offset_the_client_hands_over_again_is_worked_on_once(
     _run_until_settled(pipeline, source, clock)
     offsets = [r["source"]["offset"] for r in _results(sink)]  # type: ignore[index]
     assert sorted(offsets) == [0, 1, 2, 3, 4, 5]
-    assert source.committed == {("subscription-events", 0): 6}
+    assert source.committed_offsets == {("subscription-events", 0): 6}
     assert "offset 3: already read in this assignment" in caplog.text

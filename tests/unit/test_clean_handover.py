@@ -1,0 +1,186 @@
+"""A clean stop or hand-over repeats nothing: partitions that leave (a rebalance, a SIGTERM)
+first finish every event consumed from them, buffered or held back, then commit; what cannot
+finish in time is left to the next owner, and the commit records what did finish past its
+position, which the next owner skips. Observed through the ports: what the sink received,
+what the source committed, what HubSpot was sent."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+
+import orjson
+
+from service.core import commit_metadata
+from service.core.batching import BatchLimits
+from service.core.clock import Clock, FakeClock, SystemClock
+from service.core.model import RawMessage
+from service.core.records import Topics
+from service.core.responses import HttpReply
+from service.core.retry import Backoff
+from service.loop.caller import CallerPolicy
+from service.loop.pipeline import Pipeline, PipelineConfig
+from tests.unit.factories import LIMITS, raw
+from tests.unit.fakes import (
+    TEST_POLICY,
+    FakeSink,
+    FakeSource,
+    FakeTransport,
+    make_caller,
+    ok_for,
+    reply,
+)
+
+TP = ("subscription-events", 0)
+TOPICS = Topics(output="out", dlq="dlq")
+LONG_WINDOW = BatchLimits(max_size=10, max_wait_s=30.0)  # events wait in the buffer
+
+
+def _pipeline(
+    source: FakeSource,
+    sink: FakeSink,
+    transport: FakeTransport,
+    clock: Clock,
+    policy: CallerPolicy = TEST_POLICY,
+    **config: float,
+) -> Pipeline:
+    caller, metrics, health = make_caller(transport, clock, policy=policy)  # type: ignore[arg-type]
+    return Pipeline(
+        source=source,
+        sink=sink,
+        execute=caller.execute,
+        clock=clock,
+        metrics=metrics,
+        health=health,
+        config=PipelineConfig(
+            topics=TOPICS,
+            validation=LIMITS,
+            batching=LONG_WINDOW,
+            max_in_flight=2,
+            **config,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def _stream(events: int, ids: int) -> list[RawMessage]:
+    """Heavily repeated ids, so that most events wait behind an earlier one of their id."""
+    return [
+        raw({"id": f"s-{n % ids}", "properties": {"n": str(n)}}, offset=n) for n in range(events)
+    ]
+
+
+def _result_offsets(sink: FakeSink) -> list[int]:
+    results = [orjson.loads(r.value or b"") for r in sink.records if r.topic == "out"]
+    return [result["source"]["offset"] for result in results]
+
+
+def _successor(source: FakeSource) -> FakeSource:
+    """The partition's next owner: it reads from the group's commit on."""
+    successor = FakeSource(source.messages)
+    successor.commits = dict(source.commits)
+    successor.position = source.commits[TP].offset if TP in source.commits else 0
+    return successor
+
+
+def test_a_revoked_partition_finishes_its_buffered_and_held_back_events_first() -> None:
+    messages = _stream(200, ids=7)
+    source, sink, clock = FakeSource(messages), FakeSink(), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(), clock)
+    pipeline.subscribe()
+    pipeline.step()  # reads 200 events; none is due yet (a 30 s window)
+    assert sink.records == []
+    source.revoke([TP])
+    assert sorted(_result_offsets(sink)) == list(range(200))
+    assert source.commits[TP].offset == 200  # everything: the next owner starts past it
+    follow_sink = FakeSink()
+    follow = _pipeline(_successor(source), follow_sink, FakeTransport(), clock)
+    follow.subscribe()
+    for _ in range(5):
+        follow.step()
+    assert _result_offsets(follow_sink) == []
+
+
+def test_per_id_order_holds_while_a_revoked_partition_finishes() -> None:
+    sent: list[list[str]] = []
+
+    def recording(request: dict[str, object]) -> HttpReply:
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        sent.append([f"{item['id']}={item['properties']['n']}" for item in inputs])
+        return ok_for(request)
+
+    source, sink, clock = FakeSource(_stream(60, ids=3)), FakeSink(), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(recording), clock)
+    pipeline.subscribe()
+    pipeline.step()
+    source.revoke([TP])
+    last: dict[str, int] = {}
+    for request in sent:
+        for item in request:
+            key, value = item.split("=")
+            assert int(value) > last.get(key, -1), "an older value sent after a newer one"
+            last[key] = int(value)
+    assert last == {"s-0": 57, "s-1": 58, "s-2": 59}
+
+
+def test_what_finished_past_a_stuck_event_is_not_redone_by_the_next_owner() -> None:
+    # Event 0's id is stuck (HubSpot answers 503 to it); everything else finishes. The
+    # revoke gives up on event 0 after its timeout, and the commit at 0 records the rest.
+    def stuck_on_s0(request: dict[str, object]) -> HttpReply:
+        inputs = request["inputs"]
+        assert isinstance(inputs, list)
+        if any(item["id"] == "s-0" for item in inputs):
+            return reply(503, {"status": "error", "message": "down"})
+        return ok_for(request)
+
+    messages = [raw({"id": f"s-{n}", "properties": {}}, offset=n) for n in range(30)]
+    source, sink, clock = FakeSource(messages), FakeSink(), SystemClock()
+    quick_retries = replace(TEST_POLICY, backoff=Backoff(base_s=0.02, cap_s=0.05))
+    pipeline = _pipeline(
+        source, sink, FakeTransport(stuck_on_s0), clock, quick_retries, rebalance_timeout_s=1.0
+    )
+    pipeline.subscribe()
+    pipeline.step()
+    source.revoke([TP])  # the batch with s-0 retries until the timeout, then is handed over
+    finished = set(_result_offsets(sink))
+    assert finished == set(range(10, 30))  # the batches without s-0 went through
+    point = source.commits[TP]
+    assert point.offset == 0
+    assert commit_metadata.decode(0, point.metadata) == finished
+
+    successor, follow_sink = _successor(source), FakeSink()
+    follow = _pipeline(successor, follow_sink, FakeTransport(), clock)
+    follow.subscribe()
+    _step_until(follow, lambda: successor.position == 30 and follow_sink.records)
+    follow.finish(None, clock.monotonic() + 60)
+    redone = _result_offsets(follow_sink)
+    assert sorted(redone) == sorted(set(range(30)) - finished)
+    everything = Counter([*finished, *redone])
+    assert set(everything) == set(range(30)) and max(everything.values()) == 1  # no duplicate
+
+
+def test_a_stop_finishes_every_consumed_event_before_the_last_commit() -> None:
+    source, sink, clock = FakeSource(_stream(120, ids=5)), FakeSink(), FakeClock()
+    pipeline = _pipeline(source, sink, FakeTransport(), clock, drain_timeout_s=30.0)
+    stop = threading.Event()
+    first_turn = source.poll
+
+    def poll_then_stop(max_messages: int, timeout_s: float) -> list[RawMessage]:
+        stop.set()  # SIGTERM arrives while this turn's events are being read
+        return first_turn(max_messages, timeout_s)
+
+    source.poll = poll_then_stop  # type: ignore[method-assign]
+    assert pipeline.run(stop) == 0
+    assert sorted(_result_offsets(sink)) == list(range(120))
+    assert source.commits[TP].offset == 120
+
+
+def _step_until(pipeline: Pipeline, done: Callable[[], object]) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "the loop did not get there"
+        pipeline.step()
+        time.sleep(0.001)

@@ -111,6 +111,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         request_timeout_s=settings.hubspot_timeout_s,
         max_buffered_events=settings.max_buffered_events,
         max_buffered_bytes=settings.max_buffered_bytes,
+        max_commit_metadata_bytes=settings.kafka_commit_metadata_max_bytes,
     )
 
 
@@ -221,12 +222,19 @@ def _sink_and_committer(
 ) -> tuple[KafkaSink, Committer]:
     """at_least_once: a plain producer and consumer commits; exactly_once: transactions."""
     if settings.delivery_guarantee is DeliveryGuarantee.AT_LEAST_ONCE:
-        return KafkaSink(producer_config(common)), OffsetCommitter(source)
+        committer = OffsetCommitter(source, settings.kafka_commit_metadata_max_bytes)
+        return KafkaSink(producer_config(common)), committer
     transactional_id = settings.kafka_transactional_id or (
         f"{settings.kafka_group_id}-{socket.gethostname()}"
     )
     sink = TransactionalKafkaSink(producer_config(common), transactional_id)
-    return sink, TransactionCommitter(source, sink, flush_timeout_s=10)  # within the grace period
+    committer = TransactionCommitter(
+        source,
+        sink,
+        flush_timeout_s=10,  # within the grace period
+        max_metadata_bytes=settings.kafka_commit_metadata_max_bytes,
+    )
+    return sink, committer
 
 
 # The loop allocates a few objects per event and keeps thousands of events buffered, none of

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     kafka_ssl_key_password: SecretStr | None = None
     kafka_extra_config: dict[str, str | int | float | bool] = Field(default_factory=dict)
     kafka_transactional_id: str | None = None
+    kafka_commit_metadata_max_bytes: int = Field(default=4_096, ge=0, le=1_048_576)
 
     hubspot_base_url: NonEmpty = "https://api.hubapi.com"
     hubspot_access_token: SecretStr | None = None

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from service.core.errors import CommitError, ConfigError, TransactionError
 from service.core.model import RawMessage
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _ANY_PARTITION = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner picks
 _COMMITTED_TIMEOUT_S = 10.0
+_TOO_LARGE = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE})
 
 
 # What the service's guarantees rest on: KAFKA_EXTRA_CONFIG may not change these (the
@@ -219,7 +221,9 @@ def _partition_ends(partition: dict[str, Any]) -> _PartitionEnds | None:
 
 def _offsets(points: Mapping[PartitionKey, CommitPoint]) -> list[TopicPartition]:
     return [
-        TopicPartition(topic, partition, point.offset, metadata=point.metadata or None)
+        TopicPartition(topic, partition, point.offset, metadata=point.metadata)
+        if point.metadata
+        else TopicPartition(topic, partition, point.offset)
         for (topic, partition), point in points.items()
     ]
 
@@ -261,6 +265,15 @@ class KafkaSink:
         self._producer = Producer(config)
 
     def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
+        try:
+            self._produce(record, on_delivery)
+        except KafkaException as exc:  # refused before it left, e.g. over message.max.bytes
+            on_delivery(exc.args[0] if exc.args else exc, None)
+
+    def too_large(self, error: object) -> bool:
+        return isinstance(error, KafkaError) and error.code() in _TOO_LARGE
+
+    def _produce(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
         topic, key, value, headers = record
         while True:
             try:
@@ -387,3 +400,22 @@ def check_topics(config: dict[str, Any], topics: list[str], timeout_s: float = 1
 
 
 _REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+
+
+_PRODUCER_MAX_DEFAULT = 1_000_000  # librdkafka's message.max.bytes
+
+
+def largest_record(config: dict[str, Any], topic: str, timeout_s: float = 10.0) -> int | None:
+    """The biggest record `topic` takes: its `max.message.bytes`, or the producer's own
+    `message.max.bytes` when that is smaller; None when the broker does not say."""
+    settings = {key: value for key, value in config.items() if key not in ("logger", "stats_cb")}
+    producer_max = int(config.get("message.max.bytes", _PRODUCER_MAX_DEFAULT))
+    admin = AdminClient(settings)
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        entries = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result()
+        topic_max = int(entries["max.message.bytes"].value)
+    except (KafkaException, KeyError, ValueError, TypeError) as exc:
+        log.warning("could not read %s's max.message.bytes: %s", topic, exc)
+        return None
+    return min(topic_max, producer_max)

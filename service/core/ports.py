@@ -76,7 +76,14 @@ class EventSource(Protocol):
 class RecordSink(Protocol):
     """The output and dead-letter topics."""
 
-    def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None: ...
+    def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
+        """Hand `record` to the broker; `on_delivery` is called once with the outcome (at
+        once when the client refuses it, e.g. for its size)."""
+        ...
+
+    def too_large(self, error: object) -> bool:
+        """Whether a delivery error means the record is bigger than the topic takes."""
+        ...
 
     def poll(self, timeout_s: float) -> None: ...
 

@@ -9,6 +9,7 @@ Dead-letter records: the original key, value and headers unchanged, plus `error.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -41,6 +42,7 @@ class OutboundRecord(NamedTuple):
 class Topics:
     output: str
     dlq: str
+    dlq_max_bytes: int | None = None  # the largest record the dead-letter topic takes
 
 
 def records_for_input(
@@ -188,6 +190,38 @@ def dead_letter(
         headers.append((HTTP_STATUS_HEADER, str(error.http_status).encode()))
     return OutboundRecord(topics.dlq, raw.key, raw.value, headers)
 
+
+def cut_to_fit(record: OutboundRecord, max_bytes: int | None) -> OutboundRecord | None:
+    """A dead letter the topic refused for its size, with its value cut so that the record
+    fits in `max_bytes` (unknown, or refused again: half of the value it had), and headers
+    saying so: the original's size and sha256 (its bytes stay in the input topic at
+    source.topic/partition/offset). None when there is no value left to cut."""
+    value = record.value or b""
+    if not value:
+        return None
+    headers = list(record.headers or [])
+    already = any(name == TRUNCATED_HEADER for name, _ in headers)
+    if not already:
+        headers += [
+            (TRUNCATED_HEADER, b"true"),
+            (ORIGINAL_SIZE_HEADER, str(len(value)).encode()),
+            (ORIGINAL_SHA256_HEADER, hashlib.sha256(value).hexdigest().encode()),
+        ]
+    target = len(value) // 2  # refused again, or the limit is unknown
+    if max_bytes is not None and not already:
+        fixed = len(record.key or b"") + sum(len(n) + len(v) for n, v in headers)
+        room = max_bytes - fixed - _RECORD_OVERHEAD_BYTES
+        if 0 <= room < len(value):
+            target = room
+    return OutboundRecord(record.topic, record.key, value[:target], headers)
+
+
+# A dead letter cut to fit (cut_to_fit) carries these after its other headers.
+TRUNCATED_HEADER = "dlq.truncated"
+ORIGINAL_SIZE_HEADER = "dlq.original.size"
+ORIGINAL_SHA256_HEADER = "dlq.original.sha256"
+TRUNCATED_HEADERS = (TRUNCATED_HEADER, ORIGINAL_SIZE_HEADER, ORIGINAL_SHA256_HEADER)
+_RECORD_OVERHEAD_BYTES = 512  # a record's framing, beyond its key, value and headers
 
 # The headers a dead letter gets after the event's own, in this order (contract); then
 # HTTP_STATUS_HEADER when HubSpot answered with a status.

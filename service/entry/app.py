@@ -33,6 +33,7 @@ from service.adapters.kafka import (
     TransactionalKafkaSink,
     check_topics,
     consumer_config,
+    largest_record,
     producer_config,
     settings_refusals_as_config_errors,
 )
@@ -93,9 +94,14 @@ def token_source(settings: Settings, clock: Clock) -> TokenSource:
     )
 
 
-def pipeline_config(settings: Settings) -> PipelineConfig:
+def pipeline_config(settings: Settings, dlq_max_bytes: int | None = None) -> PipelineConfig:
+    """`dlq_max_bytes`: the biggest record the dead-letter topic takes, when known."""
     return PipelineConfig(
-        topics=Topics(output=settings.kafka_output_topic, dlq=settings.kafka_dlq_topic),
+        topics=Topics(
+            output=settings.kafka_output_topic,
+            dlq=settings.kafka_dlq_topic,
+            dlq_max_bytes=dlq_max_bytes,
+        ),
         validation=ValidationLimits(
             default_id_property=settings.hubspot_id_property,
             max_properties=settings.event_max_properties,
@@ -188,7 +194,9 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
             consumer_config(common, settings.kafka_group_id), settings.kafka_input_topic
         )
         sink, committer = _sink_and_committer(settings, common, source)
-    config = pipeline_config(settings)
+    config = pipeline_config(
+        settings, largest_record(producer_config(common), settings.kafka_dlq_topic)
+    )
     warn_if_a_revoke_can_outlast_the_poll_interval(settings, config.rebalance_timeout_s)
     pipeline = Pipeline(
         source=source,
@@ -228,13 +236,13 @@ def _sink_and_committer(
         f"{settings.kafka_group_id}-{socket.gethostname()}"
     )
     sink = TransactionalKafkaSink(producer_config(common), transactional_id)
-    committer = TransactionCommitter(
+    transactions = TransactionCommitter(
         source,
         sink,
         flush_timeout_s=10,  # within the grace period
         max_metadata_bytes=settings.kafka_commit_metadata_max_bytes,
     )
-    return sink, committer
+    return sink, transactions
 
 
 # The loop allocates a few objects per event and keeps thousands of events buffered, none of

@@ -5,26 +5,35 @@ confluent-kafka directly. Reads KAFKA_DLQ_TOPIC with its own consumer group from
 committed position up to the end offsets present at start, keeps the records that match the
 filters, and republishes them to KAFKA_INPUT_TOPIC with their original key, value and
 headers (the `error.*` and `source.*` block the dead letter appended is removed) plus a
-`redrive.count` header, to the input partition each came from. Records already redriven
-`max_redrives` times are skipped, which stops loops. Progress is committed only after the
-producer has delivered everything, so a second run resends nothing; `--dry-run` lists what
-would be sent and commits nothing.
+`redrive.count` header, to the input partition each came from. A dead letter whose value
+was cut to fit the dead-letter topic (`dlq.truncated`) is sent with its original value,
+read back from the input topic at its source position while retention keeps it (checked
+against the recorded sha256); one whose original is gone is skipped and counted. Records
+already redriven `max_redrives` times are skipped, which stops loops. Progress is committed
+only after the producer has delivered everything, so a second run resends nothing;
+`--dry-run` lists what would be sent and commits nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from service.adapters.kafka import producer_config, settings_refusals_as_config_errors
 from service.core.errors import ConfigError, ServiceError
-from service.core.records import DEAD_LETTER_HEADERS, HTTP_STATUS_HEADER
+from service.core.records import (
+    DEAD_LETTER_HEADERS,
+    HTTP_STATUS_HEADER,
+    ORIGINAL_SHA256_HEADER,
+    TRUNCATED_HEADERS,
+)
 from service.entry.kafka_clients import kafka_common_config
 from service.entry.settings import Settings
 
@@ -53,13 +62,15 @@ class Summary:
     sent: int = 0
     skipped_by_filter: int = 0
     skipped_by_loop_guard: int = 0
+    skipped_original_gone: int = 0
     lines: list[str] = field(default_factory=list)
 
     def line(self, *, dry_run: bool) -> str:
         verb = "would send" if dry_run else "sent"
         return (
             f"redrive: {verb} {self.sent}, skipped by filter {self.skipped_by_filter}, "
-            f"skipped by loop guard {self.skipped_by_loop_guard}"
+            f"skipped by loop guard {self.skipped_by_loop_guard}, "
+            f"skipped as cut with the original gone {self.skipped_original_gone}"
         )
 
 
@@ -105,9 +116,12 @@ def republished_headers(
 def _before_dead_letter_block(
     headers: Sequence[tuple[str, bytes | None]],
 ) -> Sequence[tuple[str, bytes | None]]:
-    """The headers before the trailing ones `dead_letter` appended: an event's own `error.*`
-    or `source.*` headers stay."""
+    """The headers before the trailing ones `dead_letter` (and `cut_to_fit`) appended: an
+    event's own `error.*` or `source.*` headers stay."""
     names = [key for key, _ in headers]
+    if tuple(names[-len(TRUNCATED_HEADERS) :]) == TRUNCATED_HEADERS:
+        headers = headers[: -len(TRUNCATED_HEADERS)]
+        names = names[: -len(TRUNCATED_HEADERS)]
     size = len(DEAD_LETTER_HEADERS)
     for trailing in ([HTTP_STATUS_HEADER], []):
         end = len(names) - len(trailing)
@@ -176,7 +190,9 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
 
         input_partitions = _partition_count(consumer, settings.kafka_input_topic)
 
-        def send(message: Message) -> None:
+        originals = Originals(common)
+
+        def send(message: Message, value: bytes | None) -> None:
             headers = list(message.headers() or [])
             partition = source_partition(headers, settings.kafka_input_topic, input_partitions)
             assert producer is not None
@@ -185,7 +201,7 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
                     producer.produce(
                         settings.kafka_input_topic,
                         key=message.key(),
-                        value=message.value(),
+                        value=value,
                         partition=_ANY_PARTITION if partition is None else partition,
                         headers=republished_headers(headers),
                         on_delivery=lambda error, _: failures.append(str(error)) if error else None,
@@ -195,7 +211,11 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
                     producer.poll(0.1)
             producer.poll(0)
 
-        positions = _read(consumer, settings.kafka_dlq_topic, ranges, options, summary, send, out)
+        reader = _Reader(options, summary, send, originals, out)
+        try:
+            positions = _read(consumer, settings.kafka_dlq_topic, ranges, reader)
+        finally:
+            originals.close()
         if producer is not None:
             remaining = producer.flush(60)
             if remaining or failures:
@@ -260,14 +280,8 @@ def _committed(
             time.sleep(0.5)
 
 
-def _read(  # noqa: PLR0917 - a private step of redrive
-    consumer: Consumer,
-    dlq: str,
-    ranges: dict[int, tuple[int, int]],
-    options: RedriveOptions,
-    summary: Summary,
-    send: Callable[[Message], None],
-    out: TextIO,
+def _read(
+    consumer: Consumer, dlq: str, ranges: dict[int, tuple[int, int]], reader: _Reader
 ) -> dict[int, int]:
     """Process every record in `ranges`; returns the next offset to commit per partition."""
     positions = {partition: start for partition, (start, _) in ranges.items()}
@@ -277,10 +291,10 @@ def _read(  # noqa: PLR0917 - a private step of redrive
     pending = set(ranges)
     last_progress = time.monotonic()
     while pending:
-        if time.monotonic() - last_progress > options.idle_timeout_s:
+        if time.monotonic() - last_progress > reader.options.idle_timeout_s:
             raise ServiceError(
                 f"redrive stopped, nothing committed: no progress on {dlq} partitions "
-                f"{sorted(pending)} for {options.idle_timeout_s:.0f}s"
+                f"{sorted(pending)} for {reader.options.idle_timeout_s:.0f}s"
             )
         message = consumer.poll(0.5)
         if message is None:
@@ -300,40 +314,122 @@ def _read(  # noqa: PLR0917 - a private step of redrive
             pending.discard(partition)
             continue
         last_progress = time.monotonic()
-        _handle(message, options, summary, send, out)
+        reader.handle(message)
         positions[partition] = offset + 1
         if offset + 1 >= ranges[partition][1]:
             pending.discard(partition)
     return positions
 
 
-def _handle(
-    message: Message,
-    options: RedriveOptions,
-    summary: Summary,
-    send: Callable[[Message], None],
-    out: TextIO,
-) -> None:
-    headers = list(message.headers() or [])
-    _, timestamp = message.timestamp()
-    if not selected(headers, timestamp if timestamp > 0 else None, options):
-        summary.skipped_by_filter += 1
-        return
-    where = f"{message.partition()}/{message.offset()}"
-    key = (message.key() or b"").decode("utf-8", errors="replace")
-    category = _header(headers, "error.category") or "-"
-    reason = (_header(headers, "error.message") or "").replace("\n", " ")[:200]
-    count = redrive_count(headers)
-    if count >= options.max_redrives:
-        summary.skipped_by_loop_guard += 1
-        print(
-            f"skip {where} key={key!r} {category}: already redriven {count} times "
-            f"(--max-redrives {options.max_redrives})",
-            file=out,
-        )
-        return
-    summary.sent += 1
-    if options.dry_run:
-        print(f"would send {where} key={key!r} {category}: {reason}", file=out)
-        return
-    send(message)
+@dataclass
+class _Reader:
+    """What redrive does with each dead letter it reads."""
+
+    options: RedriveOptions
+    summary: Summary
+    send: Callable[[Message, bytes | None], None]
+    originals: Originals
+    out: TextIO
+
+    def handle(self, message: Message) -> None:
+        headers = list(message.headers() or [])
+        _, timestamp = message.timestamp()
+        if not selected(headers, timestamp if timestamp > 0 else None, self.options):
+            self.summary.skipped_by_filter += 1
+            return
+        where = f"{message.partition()}/{message.offset()}"
+        key = (message.key() or b"").decode("utf-8", errors="replace")
+        category = _header(headers, "error.category") or "-"
+        count = redrive_count(headers)
+        if count >= self.options.max_redrives:
+            self.summary.skipped_by_loop_guard += 1
+            print(
+                f"skip {where} key={key!r} {category}: already redriven {count} times "
+                f"(--max-redrives {self.options.max_redrives})",
+                file=self.out,
+            )
+            return
+        value = self._value(message, headers, f"{where} key={key!r} {category}")
+        if value is _GONE:
+            return
+        self.summary.sent += 1
+        if self.options.dry_run:
+            reason = (_header(headers, "error.message") or "").replace("\n", " ")[:200]
+            print(f"would send {where} key={key!r} {category}: {reason}", file=self.out)
+            return
+        self.send(message, value if isinstance(value, bytes) else None)
+
+    def _value(
+        self, message: Message, headers: Sequence[tuple[str, bytes | None]], what: str
+    ) -> bytes | object | None:
+        """The value to send: the dead letter's, or for one cut to fit, the original's."""
+        if _header(headers, TRUNCATED_HEADERS[0]) is None:
+            return message.value()
+        original = self.originals.fetch(headers)
+        if original is None:
+            self.summary.skipped_original_gone += 1
+            print(
+                f"skip {what}: its value was cut to fit the dead-letter topic and the "
+                "original is no longer in the input topic",
+                file=self.out,
+            )
+            return _GONE
+        return original
+
+
+_GONE = object()
+
+
+class Originals:
+    """Reads an event back from the input topic at its source position (for a dead letter
+    whose value was cut to fit), checking it against the sha256 the dead letter recorded."""
+
+    def __init__(self, common: dict[str, Any]) -> None:
+        self._common = common
+        self._consumer: Consumer | None = None
+
+    def fetch(self, headers: Sequence[tuple[str, bytes | None]]) -> bytes | None:
+        topic = _header(headers, "source.topic")
+        partition, offset = _header(headers, "source.partition"), _header(headers, "source.offset")
+        digest = _header(headers, ORIGINAL_SHA256_HEADER)
+        if not (topic and partition and offset and digest):
+            return None
+        if not (partition.isdigit() and offset.isdigit()):
+            return None
+        value = self._read(topic, int(partition), int(offset))
+        if value is None or hashlib.sha256(value).hexdigest() != digest:
+            return None
+        return value
+
+    def _read(self, topic: str, partition: int, offset: int) -> bytes | None:
+        consumer = self._reader()
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        deadline = time.monotonic() + _ORIGINAL_TIMEOUT_S
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            if message.offset() == offset:
+                return message.value()
+            return None  # the offset is gone: the consumer started at a later one
+        return None
+
+    def _reader(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {
+                    **self._common,
+                    "group.id": "subscription-upserter-redrive-originals",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "isolation.level": "read_committed",
+                }
+            )
+        return self._consumer
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+
+
+_ORIGINAL_TIMEOUT_S = 15.0

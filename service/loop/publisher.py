@@ -26,10 +26,11 @@ from service.core.model import (
 )
 from service.core.offsets import OffsetTracker, PartitionProgress, TopicPartition
 from service.core.ordering import InOrderRelease
-from service.core.ports import Metrics, RecordSink
+from service.core.ports import DeliveryCallback, Metrics, RecordSink
 from service.core.records import (
     OutboundRecord,
     Topics,
+    cut_to_fit,
     records_for_input,
     records_for_rejection,
     records_for_split_event,
@@ -101,6 +102,32 @@ class _DeliveryGroup:
         for progress, offset in self.finishes:
             progress.finish(offset)
         self.finishes = []
+
+
+class _DeadLetterDelivery:
+    """The delivery callback of one dead letter: refused for its size, the dead letter goes
+    again with its value cut to fit (the original stays in the input topic), rather than
+    stopping the service on one record; anything else is its group's."""
+
+    __slots__ = ("_group", "_publisher", "_record")
+
+    def __init__(
+        self, publisher: OutcomePublisher, group: _DeliveryGroup, record: OutboundRecord
+    ) -> None:
+        self._publisher, self._group, self._record = publisher, group, record
+
+    def __call__(self, error: object | None, _record: object = None) -> None:
+        if error is not None and self._publisher.cut_to_fit(self, error):
+            return
+        self._group(error)
+
+    def resend(self, cut: OutboundRecord) -> None:
+        self._record = cut
+        self._publisher.send(cut, self)
+
+    @property
+    def record(self) -> OutboundRecord:
+        return self._record
 
 
 class OutcomePublisher:
@@ -194,6 +221,28 @@ class OutcomePublisher:
             category = result.error.category if result.error else None
             self._publish(_Outcome(event.raw, records, result.status, category), group)
 
+    def send(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
+        self._sink.publish(record, on_delivery)
+
+    def cut_to_fit(self, delivery: _DeadLetterDelivery, error: object) -> bool:
+        """A dead letter refused for its size goes again, cut; False when it was refused for
+        another reason, or nothing is left to cut."""
+        if not self._sink.too_large(error):
+            return False
+        cut = cut_to_fit(delivery.record, self._topics.dlq_max_bytes)
+        if cut is None:
+            return False
+        self._metrics.dead_letters_truncated.inc()
+        log.warning(
+            "the dead-letter topic refused a record of %d bytes (%s); sending it with its "
+            "value cut to %d bytes (the original stays in the input topic)",
+            len(delivery.record.value or b""),
+            error,
+            len(cut.value or b""),
+        )
+        delivery.resend(cut)
+        return True
+
     def refused(self, error: object, finishes: list[tuple[PartitionProgress, int]]) -> None:
         """A record of a group was refused by the broker: stop, and never commit past it."""
         self._metrics.delivery_errors.inc()
@@ -227,9 +276,12 @@ class OutcomePublisher:
         group: _DeliveryGroup,
     ) -> None:
         group.add(raw, len(records))
-        publish = self._sink.publish
+        publish, dlq = self._sink.publish, self._topics.dlq
         for record in records:
-            publish(record, group)
+            if record.topic == dlq:
+                publish(record, _DeadLetterDelivery(self, group, record))
+            else:
+                publish(record, group)
         self._unreported[status] += 1
         if status is not Status.UPSERTED:
             self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()

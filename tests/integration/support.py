@@ -140,6 +140,12 @@ class ServiceProcess:
             raise AssertionError(f"the service exited with code {code}:\n{tail}")
 
     def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM (once its endpoints answer: its signal handlers are in place by then, so a
+        signal that comes early is a drain, not a kill) and wait for the exit code."""
+        deadline = time.monotonic() + 30
+        while self.process.poll() is None and probe(self.metrics_url)[0] == 0:
+            assert time.monotonic() < deadline, "the service never started listening"
+            time.sleep(0.05)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=timeout_s)

@@ -114,18 +114,20 @@ def test_a_slow_hubspot_pauses_consumption_within_the_buffer_cap_without_evictio
     assert set(results) == input_offsets(kafka_bootstrap, topics.input)
 
 
-def test_sigterm_finishes_in_flight_batches_commits_and_exits_zero_within_the_drain_timeout(
+def test_sigterm_finishes_every_consumed_event_commits_and_exits_zero_within_the_drain_timeout(
     kafka_bootstrap: str, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
+    # HubSpot takes 2 s per request; SIGTERM comes with batches in flight and many events
+    # still waiting behind them: all of them are finished, nothing is left to repeat.
     emulator.control.configure(latency_ms=2_000, rate_limit_max=None)
     topics = new_topics(kafka_bootstrap, partitions=1)
-    produce(kafka_bootstrap, topics.input, _versioned_events(2_000, 2_000))
+    produce(kafka_bootstrap, topics.input, _versioned_events(2_000, 500))
     env = service_env(
         kafka_bootstrap,
         topics,
         emulator.url,
         MAX_IN_FLIGHT_BATCHES="4",
-        DRAIN_TIMEOUT_S="15",
+        DRAIN_TIMEOUT_S="25",
         BATCH_MAX_WAIT_MS="100",
     )
     with running_service(env, tmp_path / "service.log") as service:
@@ -134,13 +136,13 @@ def test_sigterm_finishes_in_flight_batches_commits_and_exits_zero_within_the_dr
             30,
             "batches in flight",
         )
+        consumed = service.metric("subscription_upserter_events_consumed_total")
         started = time.monotonic()
-        assert service.stop(timeout_s=30) == 0
-        assert time.monotonic() - started < 15
+        assert service.stop(timeout_s=60) == 0
+        assert time.monotonic() - started < 25
     results = results_by_source(kafka_bootstrap, topics.output)
-    stored = len(emulator.control.store())
-    assert stored >= 200, "the in-flight batches were finished, not abandoned"
-    assert len(results) == stored
+    assert len(results) >= consumed > 400, "what was consumed was finished, not abandoned"
+    assert all(len(docs) == 1 for docs in results.values())
     position = committed(kafka_bootstrap, topics.group, topics.input, 1)[0]
     assert position == len(results), "every published result is committed, nothing more"
     # The restart resumes right after the committed position: nothing is done twice.
@@ -150,7 +152,7 @@ def test_sigterm_finishes_in_flight_batches_commits_and_exits_zero_within_the_dr
             120,
             "the rest after the restart",
         )
-        assert service.stop(timeout_s=30) == 0
+        assert service.stop(timeout_s=60) == 0
     counts = Counter(
         len(docs) for docs in results_by_source(kafka_bootstrap, topics.output).values()
     )

@@ -170,22 +170,35 @@ class FakeSource:
         return
 
 
+TOO_LARGE = "Broker: Message size too large"
+
+
 class FakeSink:
     """Collects published records; acknowledges them on `poll` unless told to fail."""
 
-    def __init__(self, fail_with: str | None = None) -> None:
+    def __init__(self, fail_with: str | None = None, max_bytes: int | None = None) -> None:
         self.records: list[OutboundRecord] = []
-        self._pending: list[DeliveryCallback] = []
+        self.refused: list[OutboundRecord] = []
+        self._pending: list[tuple[DeliveryCallback, str | None]] = []
         self._fail_with = fail_with
+        self._max_bytes = max_bytes  # records bigger than this are refused for their size
 
     def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
+        size = len(record.value or b"") + sum(len(n) + len(v) for n, v in record.headers or [])
+        if self._max_bytes is not None and size > self._max_bytes:
+            self.refused.append(record)
+            self._pending.append((on_delivery, TOO_LARGE))
+            return
         self.records.append(record)
-        self._pending.append(on_delivery)
+        self._pending.append((on_delivery, self._fail_with))
+
+    def too_large(self, error: object) -> bool:
+        return error == TOO_LARGE
 
     def poll(self, timeout_s: float) -> None:
         pending, self._pending = self._pending, []
-        for callback in pending:
-            callback(self._fail_with, None)
+        for callback, error in pending:
+            callback(error, None)
 
     def flush(self, timeout_s: float) -> int:
         self.poll(0)

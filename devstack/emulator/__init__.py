@@ -24,12 +24,12 @@ from devstack.emulator.client import (
 from devstack.emulator.clock import Clock, FakeClock, SystemClock
 from devstack.emulator.config import (
     DEFAULT_TOKEN,
-    FAULT_KINDS,
     ConfigError,
     EmulatorConfig,
     config_from_dict,
     load_config,
 )
+from devstack.emulator.configcheck import FAULT_KINDS
 from devstack.emulator.runner import RunningEmulator, start_in_subprocess, start_in_thread
 
 __all__ = [

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devstack.emulator.config import FAULT_KINDS, ConfigError, EmulatorConfig, load_config
+from devstack.emulator.config import ConfigError, EmulatorConfig, load_config
+from devstack.emulator.configcheck import FAULT_KINDS
 from devstack.emulator.server import Server
 from devstack.emulator.state import EmulatorState
 

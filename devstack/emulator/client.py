@@ -32,10 +32,13 @@ class WriteEntry(TypedDict):
 
 
 class RequestEntry(TypedDict):
-    """`GET /_emulator/requests` item: one upsert request (status None: dropped)."""
+    """`GET /_emulator/requests` item: one request to a HubSpot endpoint (status None:
+    dropped). `operation`: upsert, read, create, associate_default, associate,
+    read_associations."""
 
     seq: int
     path: str
+    operation: str
     objectType: str
     status: int | None
     inputs: int

@@ -15,6 +15,7 @@ this package).
 """
 
 from devstack.emulator.client import (
+    AssociationEntry,
     ControlClient,
     ControlError,
     RequestEntry,
@@ -35,6 +36,7 @@ from devstack.emulator.runner import RunningEmulator, start_in_subprocess, start
 __all__ = [
     "DEFAULT_TOKEN",
     "FAULT_KINDS",
+    "AssociationEntry",
     "Clock",
     "ConfigError",
     "ControlClient",

@@ -3,7 +3,7 @@
 Owns the route table (every batch endpoint under `/crm/v3/...` and its date-versioned
 `/crm/{objects|associations}/{version}/...` twin), the OAuth token route, the control API
 (from `control`) and HubSpot's answer to an unknown path. How a request is handled lives in
-`flow`; what each endpoint does, in `upsert`.
+`flow`; what each endpoint does, in `upsert`, `objects` and `associations`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from devstack.emulator.batchio import Outcome, Target
 from devstack.emulator.control import STATE, add_control_routes
 from devstack.emulator.errors import error_body
 from devstack.emulator.flow import Operation, handler
+from devstack.emulator.objects import process_create, process_read
 from devstack.emulator.state import EmulatorState
 from devstack.emulator.upsert import process_upsert
 
@@ -27,9 +28,11 @@ def _upsert(state: EmulatorState, target: Target, raw: bytes, seq: int, at: str)
 
 
 UPSERT = Operation("upsert", _upsert, content_faults=True)
+READ = Operation("read", process_read, access="read")
+CREATE = Operation("create", process_create)
 
 # (path below /crm/v3/objects/{objectType} or /crm/objects/{version}/{objectType}, operation)
-OBJECT_ROUTES = (("/batch/upsert", UPSERT),)
+OBJECT_ROUTES = (("/batch/upsert", UPSERT), ("/batch/read", READ), ("/batch/create", CREATE))
 
 
 def build_app(state: EmulatorState) -> web.Application:

@@ -49,6 +49,17 @@ class RequestEntry(TypedDict):
     applied: int
 
 
+class AssociationEntry(TypedDict):
+    """`GET /_emulator/associations` item: one link, one direction, one association type."""
+
+    fromObjectType: str
+    fromObjectId: str
+    toObjectType: str
+    toObjectId: str
+    category: str
+    typeId: int
+
+
 class ControlError(RuntimeError):
     """The control API refused a call (bad patch, unknown fault...)."""
 
@@ -70,6 +81,19 @@ class ControlClient:
         data = self._get("/_emulator/history", objectType=object_type)
         return cast(dict[str, list[WriteEntry]], data)
 
+    def seed(self, object_type: str, records: list[dict[str, str]]) -> list[str]:
+        """Create records (e.g. contacts `{"email": ...}`) without a HubSpot request; returns
+        their HubSpot ids. `store(object_type)` lists them keyed by HubSpot id."""
+        body = {"records": records}
+        return cast(list[str], self._post(f"/_emulator/objects/{object_type}", body)["ids"])
+
+    def associations(
+        self, from_type: str | None = None, to_type: str | None = None
+    ) -> list[AssociationEntry]:
+        """Stored links, both directions, one entry per association type (filters optional)."""
+        params = {k: v for k, v in (("fromObjectType", from_type), ("toObjectType", to_type)) if v}
+        return cast(list[AssociationEntry], self._get("/_emulator/associations", **params))
+
     def requests(self) -> list[RequestEntry]:
         return cast(list[RequestEntry], self._get("/_emulator/requests"))
 
@@ -83,9 +107,14 @@ class ControlClient:
         """Patch config fields by name, e.g. `configure(latency_ms=50, tokens=["t"])`."""
         return cast(dict[str, Any], self._post("/_emulator/config", patch))
 
-    def fault_next(self, fault: str, count: int = 1, when: str = "before") -> list[Any]:
-        """The next `count` upserts get `fault` ("503", "timeout", "drop"...)."""
-        body = {"fault": fault, "count": count, "when": when}
+    def fault_next(
+        self, fault: str, count: int = 1, when: str = "before", operation: str | None = None
+    ) -> list[Any]:
+        """The next `count` requests get `fault` ("503", "timeout", "drop"...); with
+        `operation` ("upsert", "read", "associate_default"...), only requests of it."""
+        body: dict[str, Any] = {"fault": fault, "count": count, "when": when}
+        if operation is not None:
+            body["operation"] = operation
         return cast(list[Any], self._post("/_emulator/faults/next", body)["pending"])
 
     def pending_faults(self) -> list[Any]:

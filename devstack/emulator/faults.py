@@ -24,6 +24,9 @@ from devstack.emulator.config import FaultWhen
 from devstack.emulator.configcheck import FAULT_KINDS
 from devstack.emulator.objectconfig import ContentFault
 
+# The operations a queued fault may be limited to (see flow.Operation and app).
+OPERATIONS = ("upsert", "read", "create", "associate_default", "associate", "read_associations")
+
 
 @dataclass(frozen=True, slots=True)
 class Fault:
@@ -60,6 +63,8 @@ class FaultPlan:
         fault = make_fault(kind, when)
         if count < 1:
             raise ValueError("count must be at least 1")
+        if operation is not None and operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; known: {list(OPERATIONS)}")
         with self._lock:
             self._queue.extend([(fault, operation)] * count)
 

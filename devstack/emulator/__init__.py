@@ -1,10 +1,12 @@
-"""A development emulator of HubSpot's CRM batch upsert endpoint.
+"""A development emulator of HubSpot's CRM batch endpoints.
 
-`POST /crm/v3/objects/{objectType}/batch/upsert` and `/crm/objects/{version}/{objectType}/
-batch/upsert`, with HubSpot's auth errors, limits, rate-limit headers, 207 multi-status,
-merge semantics and injectable faults, plus a control API under `/_emulator/`. Used by the
-demo, the integration tests and the benchmarks; never by `service/` (which must not import
-this package).
+`POST /crm/v3/objects/{objectType}/batch/{upsert,read,create}` (subscriptions, contacts,
+companies, deals, custom objects) and `/crm/v4/associations/{from}/{to}/batch/{associate/
+default,create,read}`, each also under its date-versioned path, with HubSpot's auth errors,
+limits, one rate-limit budget and its headers, 207 multi-status, merge semantics and
+injectable faults (queued, random, by content, a total outage), plus a control API under
+`/_emulator/`. Used by the demo, the integration tests and the benchmarks; never by
+`service/` (which must not import this package).
 
     from devstack.emulator import EmulatorConfig, start_in_thread
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
+from devstack.emulator import associations
 from devstack.emulator.batchio import Outcome, Target
 from devstack.emulator.control import STATE, add_control_routes
 from devstack.emulator.errors import error_body
@@ -31,8 +32,18 @@ UPSERT = Operation("upsert", _upsert, content_faults=True)
 READ = Operation("read", process_read, access="read")
 CREATE = Operation("create", process_create)
 
+ASSOCIATE_DEFAULT = Operation("associate_default", associations.process_default)
+ASSOCIATE = Operation("associate", associations.process_create)
+READ_ASSOCIATIONS = Operation("read_associations", associations.process_read, access="read")
+
 # (path below /crm/v3/objects/{objectType} or /crm/objects/{version}/{objectType}, operation)
 OBJECT_ROUTES = (("/batch/upsert", UPSERT), ("/batch/read", READ), ("/batch/create", CREATE))
+# (path below /crm/v4/associations/{from}/{to} or /crm/associations/{version}/{from}/{to}, ...)
+ASSOCIATION_ROUTES = (
+    ("/batch/associate/default", ASSOCIATE_DEFAULT),
+    ("/batch/create", ASSOCIATE),
+    ("/batch/read", READ_ASSOCIATIONS),
+)
 
 
 def build_app(state: EmulatorState) -> web.Application:
@@ -42,6 +53,10 @@ def build_app(state: EmulatorState) -> web.Application:
     for tail, op in OBJECT_ROUTES:
         app.router.add_post(f"/crm/v3/objects/{{objectType}}{tail}", handler(op))
         app.router.add_post(f"/crm/objects/{{version}}/{{objectType}}{tail}", handler(op))
+    pair = "{fromObjectType}/{toObjectType}"
+    for tail, op in ASSOCIATION_ROUTES:
+        app.router.add_post(f"/crm/v4/associations/{pair}{tail}", handler(op))
+        app.router.add_post(f"/crm/associations/{{version}}/{pair}{tail}", handler(op))
     app.router.add_post("/oauth/v3/token", handle_token)
     add_control_routes(app)
     app.router.add_route("*", "/{tail:.*}", handle_unknown_path)

@@ -117,6 +117,35 @@ class ControlClient:
             body["operation"] = operation
         return cast(list[Any], self._post("/_emulator/faults/next", body)["pending"])
 
+    def add_content_fault(
+        self,
+        prop: str,
+        equals: str,
+        status: int | str = 500,
+        *,
+        when: str = "before",
+        object_type: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """From now on, any upsert with an input whose `prop` equals `equals` (its id counts as
+        its idProperty's value) gets `status` (500..., "timeout" or "drop"); other upserts are
+        answered normally. Returns every content rule now in force."""
+        rule = {"property": prop, "equals": equals, "status": status, "when": when}
+        if object_type is not None:
+            rule["object_type"] = object_type
+        rules = [*self.config()["content_faults"], rule]
+        return cast(list[dict[str, Any]], self.configure(content_faults=rules)["content_faults"])
+
+    def clear_content_faults(self) -> None:
+        self.configure(content_faults=[])
+
+    def outage(self, fault: str = "503") -> None:
+        """A total outage: every HubSpot request gets `fault` ("503", "timeout", "drop"...),
+        before authentication and rate limits, until `end_outage()`."""
+        self.configure(outage=fault)
+
+    def end_outage(self) -> None:
+        self.configure(outage=None)
+
     def pending_faults(self) -> list[Any]:
         return cast(list[Any], self._get("/_emulator/faults"))
 

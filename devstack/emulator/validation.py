@@ -198,7 +198,8 @@ def _input_problems(properties: dict[str, Any], schema: Schema, *, exists: bool)
 
 def _check_property(name: str, value: Any, schema: Schema) -> Problem | None:
     if name in schema.read_only:
-        return Problem(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only')
+        message = f"{name} is a read only property; its value cannot be set."
+        return Problem(name, "READ_ONLY_VALUE", message)
     if name not in schema.writable:
         return Problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
     if not isinstance(value, str):

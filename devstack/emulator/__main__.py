@@ -26,7 +26,7 @@ log = logging.getLogger("devstack.emulator")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m devstack.emulator",
-        description="Emulates HubSpot's POST /crm/v3/objects/{type}/batch/upsert.",
+        description="Emulates HubSpot's CRM batch endpoints (objects and v4 associations).",
     )
     p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port; 0 picks a free one")

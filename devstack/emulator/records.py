@@ -112,13 +112,19 @@ class RecordTable:
             created.append((hubspot_id, properties.copy(), at, True))
         return created
 
-    def remember(self, object_type: str, items: Sequence[UpsertItem], at: str, seq: int) -> None:
-        """Append each item's write to its record's history, in order."""
-        index, history = self._index, self._history
-        for item in items:
-            hubspot_id = index[(object_type, item.id_property, item.id_value)]
+    def remember(
+        self,
+        object_type: str,
+        items: Sequence[UpsertItem],
+        applied: Sequence[Applied],
+        at: str,
+        seq: int,
+    ) -> None:
+        """Append each item's write to the history of the record it was `applied` to."""
+        history = self._history
+        for item, done in zip(items, applied, strict=True):
             entry = (item.trace_id, item.properties, at, seq)
-            history.setdefault((object_type, hubspot_id), []).append(entry)
+            history.setdefault((object_type, done[0]), []).append(entry)
 
     def snapshot(self, object_type: str) -> dict[str, dict[str, Any]]:
         """Records of one type, keyed by the value of the property each was first written by

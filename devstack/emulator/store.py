@@ -114,7 +114,7 @@ class Store:
         with self._lock:
             applied = self._tables.records.upsert(object_type, items, at, unique)
             if keep:
-                self._tables.records.remember(object_type, items, at, seq)
+                self._tables.records.remember(object_type, items, applied, at, seq)
             return applied
 
     def log_request(self, entry: RequestLogEntry) -> None:

@@ -9,7 +9,7 @@ import pytest
 from devstack.emulator import ControlError, FakeClock, RunningEmulator
 from devstack.emulator.objectconfig import AssociationType, default_association_types
 from tests.emulator.conftest import StartEmulator
-from tests.emulator.support import Upserter, post_json
+from tests.emulator.support import Upserter, an_input, batch, post_json
 
 BASE = "/crm/v4/associations/subscriptions/contacts/batch"
 BILLING = [
@@ -293,3 +293,15 @@ def test_association_types_are_patchable_and_checked(emulator: RunningEmulator) 
         emulator.control.configure(association_types=[*types, label])
     with pytest.raises(ControlError, match="unknown object type"):
         emulator.control.associations("widgets")
+
+
+def test_an_upserted_record_is_associated_by_the_id_its_upsert_answered(
+    emulator: RunningEmulator, upserter: Upserter
+) -> None:
+    upserted = upserter.post(batch(an_input("sub-1"))).json()["results"][0]["id"]
+    (contact,) = emulator.control.seed("contacts", [{"email": "a@x.io"}])
+    response = post_json(upserter, f"{BASE}/associate/default", _pairs((upserted, contact)))
+
+    assert response.status_code == 200
+    assert "errors" not in response.json()
+    assert emulator.control.associations("subscriptions")[0]["fromObjectId"] == upserted

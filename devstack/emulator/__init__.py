@@ -1,10 +1,12 @@
-"""A development emulator of HubSpot's CRM batch upsert endpoint.
+"""A development emulator of HubSpot's CRM batch endpoints.
 
-`POST /crm/v3/objects/{objectType}/batch/upsert` and `/crm/objects/{version}/{objectType}/
-batch/upsert`, with HubSpot's auth errors, limits, rate-limit headers, 207 multi-status,
-merge semantics and injectable faults, plus a control API under `/_emulator/`. Used by the
-demo, the integration tests and the benchmarks; never by `service/` (which must not import
-this package).
+`POST /crm/v3/objects/{objectType}/batch/{upsert,read,create}` (subscriptions, contacts,
+companies, deals, custom objects) and `/crm/v4/associations/{from}/{to}/batch/{associate/
+default,create,read}`, each also under its date-versioned path, with HubSpot's auth errors,
+limits, one rate-limit budget and its headers, 207 multi-status, merge semantics and
+injectable faults (queued, random, by content, a total outage), plus a control API under
+`/_emulator/`. Used by the demo, the integration tests and the benchmarks; never by
+`service/` (which must not import this package).
 
     from devstack.emulator import EmulatorConfig, start_in_thread
 
@@ -15,6 +17,7 @@ this package).
 """
 
 from devstack.emulator.client import (
+    AssociationEntry,
     ControlClient,
     ControlError,
     RequestEntry,
@@ -24,17 +27,18 @@ from devstack.emulator.client import (
 from devstack.emulator.clock import Clock, FakeClock, SystemClock
 from devstack.emulator.config import (
     DEFAULT_TOKEN,
-    FAULT_KINDS,
     ConfigError,
     EmulatorConfig,
     config_from_dict,
     load_config,
 )
+from devstack.emulator.configcheck import FAULT_KINDS
 from devstack.emulator.runner import RunningEmulator, start_in_subprocess, start_in_thread
 
 __all__ = [
     "DEFAULT_TOKEN",
     "FAULT_KINDS",
+    "AssociationEntry",
     "Clock",
     "ConfigError",
     "ControlClient",

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devstack.emulator.config import FAULT_KINDS, ConfigError, EmulatorConfig, load_config
+from devstack.emulator.config import ConfigError, EmulatorConfig, load_config
+from devstack.emulator.configcheck import FAULT_KINDS
 from devstack.emulator.server import Server
 from devstack.emulator.state import EmulatorState
 
@@ -25,7 +26,7 @@ log = logging.getLogger("devstack.emulator")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m devstack.emulator",
-        description="Emulates HubSpot's POST /crm/v3/objects/{type}/batch/upsert.",
+        description="Emulates HubSpot's CRM batch endpoints (objects and v4 associations).",
     )
     p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port; 0 picks a free one")

@@ -32,10 +32,13 @@ class WriteEntry(TypedDict):
 
 
 class RequestEntry(TypedDict):
-    """`GET /_emulator/requests` item: one upsert request (status None: dropped)."""
+    """`GET /_emulator/requests` item: one request to a HubSpot endpoint (status None:
+    dropped). `operation`: upsert, read, create, associate_default, associate,
+    read_associations."""
 
     seq: int
     path: str
+    operation: str
     objectType: str
     status: int | None
     inputs: int
@@ -44,6 +47,17 @@ class RequestEntry(TypedDict):
     traceIds: list[str | None]
     fault: str | None
     applied: int
+
+
+class AssociationEntry(TypedDict):
+    """`GET /_emulator/associations` item: one link, one direction, one association type."""
+
+    fromObjectType: str
+    fromObjectId: str
+    toObjectType: str
+    toObjectId: str
+    category: str
+    typeId: int
 
 
 class ControlError(RuntimeError):
@@ -67,6 +81,19 @@ class ControlClient:
         data = self._get("/_emulator/history", objectType=object_type)
         return cast(dict[str, list[WriteEntry]], data)
 
+    def seed(self, object_type: str, records: list[dict[str, str]]) -> list[str]:
+        """Create records (e.g. contacts `{"email": ...}`) without a HubSpot request; returns
+        their HubSpot ids. `store(object_type)` lists them keyed by HubSpot id."""
+        body = {"records": records}
+        return cast(list[str], self._post(f"/_emulator/objects/{object_type}", body)["ids"])
+
+    def associations(
+        self, from_type: str | None = None, to_type: str | None = None
+    ) -> list[AssociationEntry]:
+        """Stored links, both directions, one entry per association type (filters optional)."""
+        params = {k: v for k, v in (("fromObjectType", from_type), ("toObjectType", to_type)) if v}
+        return cast(list[AssociationEntry], self._get("/_emulator/associations", **params))
+
     def requests(self) -> list[RequestEntry]:
         return cast(list[RequestEntry], self._get("/_emulator/requests"))
 
@@ -80,10 +107,44 @@ class ControlClient:
         """Patch config fields by name, e.g. `configure(latency_ms=50, tokens=["t"])`."""
         return cast(dict[str, Any], self._post("/_emulator/config", patch))
 
-    def fault_next(self, fault: str, count: int = 1, when: str = "before") -> list[Any]:
-        """The next `count` upserts get `fault` ("503", "timeout", "drop"...)."""
-        body = {"fault": fault, "count": count, "when": when}
+    def fault_next(
+        self, fault: str, count: int = 1, when: str = "before", operation: str | None = None
+    ) -> list[Any]:
+        """The next `count` requests get `fault` ("503", "timeout", "drop"...); with
+        `operation` ("upsert", "read", "associate_default"...), only requests of it."""
+        body: dict[str, Any] = {"fault": fault, "count": count, "when": when}
+        if operation is not None:
+            body["operation"] = operation
         return cast(list[Any], self._post("/_emulator/faults/next", body)["pending"])
+
+    def add_content_fault(
+        self,
+        prop: str,
+        equals: str,
+        status: int | str = 500,
+        *,
+        when: str = "before",
+        object_type: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """From now on, any upsert with an input whose `prop` equals `equals` (its id counts as
+        its idProperty's value) gets `status` (500..., "timeout" or "drop"); other upserts are
+        answered normally. Returns every content rule now in force."""
+        rule = {"property": prop, "equals": equals, "status": status, "when": when}
+        if object_type is not None:
+            rule["object_type"] = object_type
+        rules = [*self.config()["content_faults"], rule]
+        return cast(list[dict[str, Any]], self.configure(content_faults=rules)["content_faults"])
+
+    def clear_content_faults(self) -> None:
+        self.configure(content_faults=[])
+
+    def outage(self, fault: str = "503") -> None:
+        """A total outage: every HubSpot request gets `fault` ("503", "timeout", "drop"...),
+        before authentication and rate limits, until `end_outage()`."""
+        self.configure(outage=fault)
+
+    def end_outage(self) -> None:
+        self.configure(outage=None)
 
     def pending_faults(self) -> list[Any]:
         return cast(list[Any], self._get("/_emulator/faults"))

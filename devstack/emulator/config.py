@@ -17,8 +17,15 @@ from typing import Any, Literal
 from pydantic import ConfigDict, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-FAULT_STATUSES = ("500", "502", "503", "504", "521", "523", "524", "423", "477")
-FAULT_KINDS = (*FAULT_STATUSES, "timeout", "drop")
+from devstack.emulator.configcheck import check_config
+from devstack.emulator.objectconfig import (
+    BASE_READ_ONLY,
+    DEFAULT_OBJECT_SCHEMAS,
+    AssociationType,
+    ContentFault,
+    ObjectSchema,
+    default_association_types,
+)
 
 DEFAULT_TOKEN = "emulator-token"
 DEFAULT_KNOWN_PROPERTIES = frozenset(
@@ -34,7 +41,7 @@ DEFAULT_KNOWN_PROPERTIES = frozenset(
         "hs_product_id",
     }
 )
-DEFAULT_READ_ONLY_PROPERTIES = frozenset({"hs_object_id", "hs_createdate", "hs_lastmodifieddate"})
+DEFAULT_READ_ONLY_PROPERTIES = BASE_READ_ONLY
 
 FaultWhen = Literal["before", "after"]
 
@@ -69,6 +76,20 @@ class EmulatorConfig:
     read_only_properties: frozenset[str] = DEFAULT_READ_ONLY_PROPERTIES
     required_to_create: frozenset[str] = frozenset({"hs_name"})
     max_inputs: int = 100
+    # Other CRM object types (contacts, companies, deals, custom objects by name), each with
+    # its own schema; served by the same object endpoints. A type also listed in
+    # `object_types` uses the top-level schema fields above instead.
+    object_schemas: dict[str, ObjectSchema] = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_OBJECT_SCHEMAS)
+    )
+    # Association types per ordered pair of object types (v4 associations).
+    association_types: list[AssociationType] = dataclasses.field(
+        default_factory=default_association_types
+    )
+    # v4 association batch limits: create and associate/default (2,000, as connectors that
+    # wrap the endpoint document it), batch read (1,000: HubSpot changelog, February 2025).
+    max_association_inputs: int = 2_000
+    max_association_read_inputs: int = 1_000
     max_value_length: int = 65_536
     # HubSpot documents no body byte limit; a bigger body is a 413 VALIDATION_ERROR.
     max_body_bytes: int = 64 * 1024 * 1024
@@ -87,6 +108,11 @@ class EmulatorConfig:
     # Random faults: kind -> probability per request; and where they strike.
     fault_rates: dict[str, float] = dataclasses.field(default_factory=dict)
     fault_when: FaultWhen = "before"
+    # Upserts with an input carrying a given property value get a fault (see ContentFault).
+    content_faults: list[ContentFault] = dataclasses.field(default_factory=list)
+    # A total outage: every HubSpot request gets this fault kind (e.g. "503") before
+    # authentication and rate limits are even looked at; None: no outage.
+    outage: str | None = None
     timeout_hold_seconds: float = 30.0
     retry_after_seconds: int = 2
     # Response shape and bookkeeping.
@@ -110,11 +136,15 @@ class EmulatorConfig:
 
     @model_validator(mode="after")
     def _check(self) -> EmulatorConfig:
-        _check_positive(self)
-        _check_fault_rates(self.fault_rates)
+        check_config(self)
         if self.daily_reset_at is not None:
             parse_instant(self.daily_reset_at)
         return self
+
+    @property
+    def served_types(self) -> frozenset[str]:
+        """Every object type served: `object_types` and the keys of `object_schemas`."""
+        return self.object_types | frozenset(self.object_schemas)
 
     @property
     def schema_properties(self) -> frozenset[str]:
@@ -123,6 +153,8 @@ class EmulatorConfig:
 
     def object_type_id(self, object_type: str) -> str:
         """HubSpot's numeric type id (`0-69`) used in messages, else the name itself."""
+        if object_type not in self.object_types and object_type in self.object_schemas:
+            return self.object_schemas[object_type].type_id
         return self.object_type_ids.get(object_type, object_type)
 
     def patched(self, patch: dict[str, Any]) -> EmulatorConfig:
@@ -131,36 +163,20 @@ class EmulatorConfig:
         return config_from_dict(merged)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (sets become sorted lists)."""
+        """JSON-ready dict (sets of strings become sorted lists, at any depth)."""
         raw: dict[str, Any] = _ADAPTER.dump_python(self, mode="json")
-        return {k: sorted(v) if isinstance(v, list) else v for k, v in raw.items()}
+        return {k: _sorted_sets(v) for k, v in raw.items()}
 
 
-def _check_positive(cfg: EmulatorConfig) -> None:
-    checks = {
-        "max_inputs": cfg.max_inputs > 0,
-        "max_value_length": cfg.max_value_length > 0,
-        "max_body_bytes": cfg.max_body_bytes > 0,
-        "rate_limit_max": cfg.rate_limit_max is None or cfg.rate_limit_max > 0,
-        "rate_limit_interval_ms": cfg.rate_limit_interval_ms > 0,
-        "daily_limit": cfg.daily_limit is None or cfg.daily_limit > 0,
-        "latency_ms": cfg.latency_ms >= 0,
-        "jitter_ms": cfg.jitter_ms >= 0,
-        "timeout_hold_seconds": cfg.timeout_hold_seconds >= 0,
-        "retry_after_seconds": cfg.retry_after_seconds >= 0,
-        "request_log_limit": cfg.request_log_limit is None or cfg.request_log_limit > 0,
-    }
-    bad = [name for name, ok in checks.items() if not ok]
-    if bad:
-        raise ValueError(f"out of range: {', '.join(bad)}")
-
-
-def _check_fault_rates(rates: dict[str, float]) -> None:
-    unknown = sorted(set(rates) - set(FAULT_KINDS))
-    if unknown:
-        raise ValueError(f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS)}")
-    if any(not 0.0 <= p <= 1.0 for p in rates.values()) or sum(rates.values()) > 1.0:
-        raise ValueError("fault_rates must be probabilities in [0, 1] summing to at most 1")
+def _sorted_sets(value: Any) -> Any:
+    """Lists of strings sorted (they come from sets); other lists and dicts walked."""
+    if isinstance(value, list):
+        if all(isinstance(item, str) for item in value):
+            return sorted(value)
+        return [_sorted_sets(item) for item in value]
+    if isinstance(value, dict):
+        return {k: _sorted_sets(v) for k, v in value.items()}
+    return value
 
 
 def parse_instant(text: str) -> datetime:

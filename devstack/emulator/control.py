@@ -4,13 +4,22 @@ Owns these routes (no token, never rate limited, never logged as upserts):
 
     GET  /_emulator/health                     {"status": "ok"}
     GET  /_emulator/store?objectType=T         {"<id value>": {hubspotId, idProperty, ...}}
+                                               (records created, not upserted, are keyed
+                                               by HubSpot id: idProperty hs_object_id)
     GET  /_emulator/history?objectType=T       {"<id value>": [{traceId, properties, at, ...}]}
-    GET  /_emulator/requests                   [{seq, path, status, inputs, ...}]
+    POST /_emulator/objects/{objectType}       {"records": [{"email": "a@x.io"}, ...]}
+                                               -> {"ids": [HubSpot id per record]}: created
+                                               as batch/create would, without the gate
+    GET  /_emulator/associations?fromObjectType=F&toObjectType=T
+                                               [{fromObjectType, fromObjectId, toObjectType,
+                                               toObjectId, category, typeId}] (both optional)
+    GET  /_emulator/requests                   [{seq, path, operation, status, inputs, ...}]
     GET  /_emulator/stats                      counts by status, inputs, window and daily use
     GET  /_emulator/config                     the current config
     POST /_emulator/config                     JSON patch of config fields -> the new config
     GET  /_emulator/faults                     queued faults
-    POST /_emulator/faults/next                {"fault": "503", "count": 2, "when": "before"}
+    POST /_emulator/faults/next                {"fault": "503", "count": 2, "when": "before",
+                                               "operation": "upsert"} (operation optional)
     DELETE /_emulator/faults                   drop queued faults
     POST /_emulator/reset                      forget data, counts, queued faults;
                                                {"config": true} also restores the start config
@@ -28,6 +37,8 @@ from aiohttp import web
 
 from devstack.emulator.clock import iso_millis
 from devstack.emulator.config import ConfigError
+from devstack.emulator.errors import RequestRejected
+from devstack.emulator.objects import create_records
 from devstack.emulator.state import EmulatorState
 
 STATE = web.AppKey("emulator_state", EmulatorState)
@@ -39,6 +50,8 @@ def add_control_routes(app: web.Application) -> None:
     router.add_get(f"{PREFIX}/health", _health)
     router.add_get(f"{PREFIX}/store", _store)
     router.add_get(f"{PREFIX}/history", _history)
+    router.add_post(PREFIX + "/objects/{objectType}", _seed_objects)
+    router.add_get(f"{PREFIX}/associations", _associations)
     router.add_get(f"{PREFIX}/requests", _requests)
     router.add_get(f"{PREFIX}/stats", _stats)
     router.add_get(f"{PREFIX}/config", _get_config)
@@ -67,7 +80,9 @@ def _object_type(request: web.Request) -> str:
     default = "subscriptions"
     if default not in state.config.object_types:
         default = min(state.config.object_types)
-    return request.query.get("objectType", default)
+    name = request.query.get("objectType", default)
+    kind = state.catalog.resolve(name)
+    return kind.name if kind is not None else name
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -93,6 +108,35 @@ async def _store(request: web.Request) -> web.Response:
 
 async def _history(request: web.Request) -> web.Response:
     return _json(_state(request).store.history(_object_type(request)))
+
+
+async def _seed_objects(request: web.Request) -> web.Response:
+    state = _state(request)
+    name = request.match_info["objectType"]
+    kind = state.catalog.resolve(name)
+    if kind is None:
+        return _bad(f"unknown object type {name!r}")
+    try:
+        rows = (await _body(request)).get("records")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError('"records" must be a list of objects of properties')
+        created = create_records(state, kind, rows, iso_millis(state.clock.now()))
+    except ValueError as exc:
+        return _bad(str(exc))
+    except RequestRejected as exc:
+        return _bad(str(exc.body.get("message", exc)))
+    return _json({"ids": [hubspot_id for hubspot_id, *_ in created]})
+
+
+async def _associations(request: web.Request) -> web.Response:
+    state, query = _state(request), request.query
+    names = [query.get("fromObjectType"), query.get("toObjectType")]
+    kinds = [state.catalog.resolve(name) if name else None for name in names]
+    for name, kind in zip(names, kinds, strict=True):
+        if name and kind is None:
+            return _bad(f"unknown object type {name!r}")
+    from_type, to_type = (kind.name if kind else None for kind in kinds)
+    return _json(state.store.associations(from_type, to_type))
 
 
 async def _requests(request: web.Request) -> web.Response:
@@ -123,7 +167,10 @@ async def _queue_fault(request: web.Request) -> web.Response:
     try:
         body = await _body(request)
         fault, count, when = str(body["fault"]), int(body.get("count", 1)), body.get("when")
-        _state(request).faults.queue(fault, count, str(when or "before"))
+        operation = body.get("operation")
+        if operation is not None and not isinstance(operation, str):
+            raise ValueError('"operation" must be a string, e.g. "upsert"')
+        _state(request).faults.queue(fault, count, str(when or "before"), operation)
     except KeyError:
         return _bad('"fault" is required, e.g. {"fault": "503", "count": 2, "when": "before"}')
     except (TypeError, ValueError) as exc:

@@ -4,6 +4,11 @@ Owns the exact wording and fields of every error the emulator returns: whole-req
 (`{status, message, correlationId, category, ...}`), the two 429 bodies, the per-input
 `StandardError` of a 207, and the bodies of injected faults. It builds dicts only; it knows
 nothing about aiohttp, the store or the config.
+
+Property errors follow HubSpot's recorded answers: the message `Property values were not
+valid: [{"isValid":false,"message":...,"error":"PROPERTY_DOESNT_EXIST","name":"x"}]` and one
+`errors[]` detail per property, `{message, code, context: {propertyName: ["x"]}}`; a
+read-only property's message is "x is a read only property; its value cannot be set."
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ class Problem:
 
     def as_validation_result(self) -> dict[str, Any]:
         return {"isValid": False, "message": self.message, "error": self.error, "name": self.name}
+
+    def as_detail(self) -> dict[str, Any]:
+        """An `ErrorDetail`, naming the property as HubSpot does: context.propertyName."""
+        return {
+            "message": self.message,
+            "code": self.error,
+            "context": {"propertyName": [self.name]},
+        }
 
 
 class RequestRejected(Exception):  # noqa: N818 - a rejection, not a bug in the emulator
@@ -79,20 +92,21 @@ def problems_message(problems: list[Problem]) -> str:
 
 
 def input_error(problems: list[Problem], trace_id: str) -> dict[str, Any]:
-    """One entry of a 207's `errors[]` (HubSpot's `StandardError`)."""
+    """One entry of a 207's `errors[]` (HubSpot's `StandardError`): one per bad input, all its
+    problems in the message and one `errors[]` detail per offending property."""
     return {
         "status": "error",
         "category": "VALIDATION_ERROR",
         "message": problems_message(problems),
         "context": {"objectWriteTraceId": [trace_id]},
-        "errors": [{"message": p.message, "code": p.error} for p in problems],
+        "errors": [p.as_detail() for p in problems],
         "links": {},
     }
 
 
 def invalid_properties(problems: list[Problem]) -> RequestRejected:
     """The 400 for bad inputs when multi-status is off: no per-input context."""
-    details = [{"message": p.message, "code": p.error} for p in problems]
+    details = [p.as_detail() for p in problems]
     return validation_error(problems_message(problems), errors=details)
 
 

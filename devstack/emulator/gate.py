@@ -1,5 +1,5 @@
-"""The door of the upsert endpoint: authentication, scopes, both rate limits, and the
-`X-HubSpot-RateLimit-*` headers every answer carries.
+"""The door of every HubSpot endpoint: authentication, scopes, both rate limits (one budget
+per app, whatever the endpoint), and the `X-HubSpot-RateLimit-*` headers every answer carries.
 
 Owns the order of those checks and what each costs: 401/403 count against the presented
 token's burst window (they are not 429s), a 429 counts against nothing, and an admitted
@@ -36,14 +36,15 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def admit(state: EmulatorState, authorization: str | None, object_type: str) -> Admission:
-    """Check credentials, then the daily and burst budgets, counting as HubSpot does."""
+def admit(state: EmulatorState, authorization: str | None, scope: str) -> Admission:
+    """Check credentials (`scope` names the scope a no-scope token lacks), then the daily and
+    burst budgets, counting as HubSpot does."""
     cfg = state.config
     caller = _caller_of(state, authorization)
     key = caller.window_key
     interval_s = cfg.rate_limit_interval_ms / 1000
     daily = _daily_peek(state, caller)
-    auth_error = _auth_error(cfg, caller.token, object_type, state.oauth.valid(caller.token))
+    auth_error = _auth_error(cfg, caller.token, scope, state.oauth.valid(caller.token))
     if auth_error is not None:
         burst = state.window.record(key, cfg.rate_limit_max, interval_s)
         return Admission(auth_error, _headers(cfg, caller, burst, daily))
@@ -112,12 +113,12 @@ def _headers(
 
 
 def _auth_error(
-    cfg: EmulatorConfig, token: str | None, object_type: str, oauth_valid: bool
+    cfg: EmulatorConfig, token: str | None, scope: str, oauth_valid: bool
 ) -> ErrorReply | None:
     if token is None:
         return unauthenticated()
     if token in cfg.no_scope_tokens:
-        return missing_scopes(f"crm.objects.{object_type}.write")
+        return missing_scopes(scope)
     if token in cfg.tokens or cfg.accept_any_token or oauth_valid:
         return None
     return unauthenticated()

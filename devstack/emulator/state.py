@@ -1,7 +1,8 @@
 """One running emulator's mutable state, and the run-time operations of the control API.
 
-Owns the current config and the schema derived from it (one immutable pair, swapped in a
-single assignment on a patch, so no reader ever sees a config with another config's schema),
+Owns the current config and the catalog derived from it (object types, their schemas and
+association types: one immutable pair, swapped in a single assignment on a patch, so no
+reader ever sees a config with another config's catalog),
 the store, the two rate budgets, the fault plan and the random generator, plus `reset` and
 `stats`. A patch applies to whatever a request reads after it. It holds no HTTP code.
 """
@@ -14,21 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from devstack.emulator.catalog import Catalog
 from devstack.emulator.clock import Clock, SystemClock, iso_millis
 from devstack.emulator.config import EmulatorConfig, parse_instant
 from devstack.emulator.faults import FaultPlan
 from devstack.emulator.oauth import OAuthIssuer
 from devstack.emulator.ratelimit import DailyCounter, RollingWindow
 from devstack.emulator.store import Store
-from devstack.emulator.validation import Schema
 
 
 @dataclass(frozen=True, slots=True)
 class Active:
-    """The config in force and its derived schema, always replaced together."""
+    """The config in force and its derived catalog, always replaced together."""
 
     config: EmulatorConfig
-    schema: Schema
+    catalog: Catalog
 
 
 class EmulatorState:
@@ -37,7 +38,7 @@ class EmulatorState:
     def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or SystemClock()
         self.initial_config = config
-        self._active = Active(config, Schema.from_config(config))
+        self._active = Active(config, Catalog(config))
         self.rng = random.Random(config.seed)
         self.store = Store(config.request_log_limit)
         self.window = RollingWindow(self.clock)
@@ -47,7 +48,7 @@ class EmulatorState:
 
     @property
     def active(self) -> Active:
-        """Config and schema as one consistent snapshot."""
+        """Config and catalog as one consistent snapshot."""
         return self._active
 
     @property
@@ -55,8 +56,8 @@ class EmulatorState:
         return self._active.config
 
     @property
-    def schema(self) -> Schema:
-        return self._active.schema
+    def catalog(self) -> Catalog:
+        return self._active.catalog
 
     def configure(self, patch: dict[str, Any]) -> EmulatorConfig:
         """Apply a JSON patch of config fields; raises ConfigError and changes nothing if bad."""
@@ -102,7 +103,7 @@ class EmulatorState:
         }
 
     def _install(self, new: EmulatorConfig, changed: set[str]) -> None:
-        self._active = Active(new, Schema.from_config(new))
+        self._active = Active(new, Catalog(new))
         if "seed" in changed:
             self.rng.seed(new.seed)
         if "daily_reset_at" in changed:

@@ -10,13 +10,14 @@ atomically on the event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from devstack.emulator.batchio import Outcome, envelope
+from devstack.emulator.catalog import ObjectType
 from devstack.emulator.clock import iso_millis
 from devstack.emulator.errors import Problem, input_error, invalid_properties
+from devstack.emulator.records import Applied
 from devstack.emulator.state import EmulatorState
-from devstack.emulator.store import Applied
 from devstack.emulator.validation import (
     ParsedInput,
     Schema,
@@ -26,26 +27,18 @@ from devstack.emulator.validation import (
 )
 
 
-@dataclass(slots=True)
-class UpsertOutcome:
-    """A processed batch: HTTP status, JSON body, and bookkeeping for the request log."""
-
-    status: int
-    body: dict[str, Any]
-    applied: int = 0
-    trace_ids: list[str | None] = field(default_factory=list)
-
-
 def process_upsert(
-    state: EmulatorState, object_type: str, raw: bytes, seq: int, requested_at: str
-) -> UpsertOutcome:
+    state: EmulatorState, kind: ObjectType, raw: bytes, seq: int, requested_at: str
+) -> Outcome:
     """Validate and apply one batch; raises RequestRejected for a whole-request error."""
-    cfg, schema = state.active.config, state.active.schema
-    inputs = parse_batch(raw, schema, cfg.object_type_id(object_type))
+    cfg, schema = state.config, kind.schema
+    inputs = parse_batch(raw, schema)
     started_at = iso_millis(state.clock.now())
-    good, errors = _split(state, schema, object_type, inputs)
+    good, errors = _split(state, schema, kind.name, inputs)
     # Every property value of a good input is a string: property_problems rejected the rest.
-    applied = state.store.apply(object_type, good, started_at, seq, keep=cfg.record_history)
+    applied = state.store.apply(
+        kind.name, good, started_at, seq, keep=cfg.record_history, unique=schema.unique
+    )
     echo = cfg.echo_trace_id
     results = [
         _result(done, inp.trace_id if echo else None, started_at)
@@ -53,18 +46,15 @@ def process_upsert(
     ]
     if cfg.shuffle_results:
         state.rng.shuffle(results)
-    body: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started_at,
-        "completedAt": iso_millis(state.clock.now()),
-        "requestedAt": requested_at,
-    }
-    if errors:
-        body["numErrors"] = len(errors)
-        body["errors"] = errors
+    body = envelope(
+        results,
+        errors,
+        requested_at=requested_at,
+        started_at=started_at,
+        completed_at=iso_millis(state.clock.now()),
+    )
     trace_ids = [inp.trace_id for inp in inputs]
-    return UpsertOutcome(207 if errors else 200, body, len(applied), trace_ids)
+    return Outcome(207 if errors else 200, body, len(applied), trace_ids)
 
 
 def _split(
@@ -78,7 +68,7 @@ def _split(
     bad: list[tuple[ParsedInput, list[Problem]]] = [
         (inp, found) for inp, found in zip(inputs, problems, strict=True) if found
     ]
-    if not state.active.config.multi_status or not uniquely_traced(inputs):
+    if not state.config.multi_status or not uniquely_traced(inputs):
         raise invalid_properties([p for _, found in bad for p in found])
     good = [inp for inp, found in zip(inputs, problems, strict=True) if not found]
     return good, [input_error(found, inp.trace_id or "") for inp, found in bad]

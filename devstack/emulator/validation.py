@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from devstack.emulator.batchio import inputs_of, load_body
 from devstack.emulator.config import EmulatorConfig
 from devstack.emulator.errors import (
     Problem,
@@ -29,6 +30,7 @@ from devstack.emulator.errors import (
     correlation_id,
     validation_error,
 )
+from devstack.emulator.objectconfig import ObjectSchema
 
 
 class ParsedInput(NamedTuple):
@@ -42,8 +44,9 @@ class ParsedInput(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Schema:
-    """The property rules of the served object type, precomputed from the config."""
+    """The property rules of one served object type, precomputed from the config."""
 
+    type_id: str  # HubSpot's object type id (`0-69`), used in messages
     writable: frozenset[str]
     read_only: frozenset[str]
     required_to_create: tuple[str, ...]  # sorted: the order their problems are listed in
@@ -52,8 +55,10 @@ class Schema:
     max_inputs: int
 
     @classmethod
-    def from_config(cls, cfg: EmulatorConfig) -> Schema:
+    def from_config(cls, cfg: EmulatorConfig, object_type: str = "subscriptions") -> Schema:
+        """The schema of a type in `object_types`: the config's top-level schema fields."""
         return cls(
+            type_id=cfg.object_type_id(object_type),
             writable=cfg.schema_properties - cfg.read_only_properties,
             read_only=cfg.read_only_properties,
             required_to_create=tuple(sorted(cfg.required_to_create)),
@@ -62,18 +67,27 @@ class Schema:
             max_inputs=cfg.max_inputs,
         )
 
-
-def parse_batch(raw: bytes, schema: Schema, object_type_id: str) -> list[ParsedInput]:
-    """Parse and check a batch body as a whole; raises RequestRejected (400) on any problem."""
-    inputs = _inputs_of(_load(raw))
-    if len(inputs) > schema.max_inputs:
-        raise validation_error(
-            f"The maximum number of inputs supported in a batch request is "
-            f"{schema.max_inputs}. Please reduce the number of items and try again"
+    @classmethod
+    def of_object(cls, cfg: EmulatorConfig, spec: ObjectSchema) -> Schema:
+        """The schema of a type in `object_schemas`."""
+        known = spec.known_properties | spec.unique_properties
+        return cls(
+            type_id=spec.type_id,
+            writable=known - spec.read_only_properties,
+            read_only=spec.read_only_properties,
+            required_to_create=tuple(sorted(spec.required_to_create)),
+            unique=spec.unique_properties,
+            max_value_length=cfg.max_value_length,
+            max_inputs=cfg.max_inputs,
         )
+
+
+def parse_batch(raw: bytes, schema: Schema) -> list[ParsedInput]:
+    """Parse and check a batch body as a whole; raises RequestRejected (400) on any problem."""
+    inputs = inputs_of(load_body(raw), schema.max_inputs)
     parsed = [_parse_input(i, item) for i, item in enumerate(inputs)]
     _reject_duplicate_ids(parsed)
-    _reject_non_unique_id_properties(parsed, schema, object_type_id)
+    _reject_non_unique_id_properties(parsed, schema)
     return parsed
 
 
@@ -99,22 +113,6 @@ def property_problems(
         _input_problems(inp.properties, schema, exists=known)
         for inp, known in zip(inputs, exists, strict=True)
     ]
-
-
-def _load(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise validation_error(f"Invalid input JSON: {exc}") from None
-
-
-def _inputs_of(body: Any) -> list[Any]:
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-        raise validation_error(
-            "Invalid input JSON: the body must be an object with an `inputs` array"
-        )
-    inputs: list[Any] = body["inputs"]
-    return inputs
 
 
 def _parse_input(index: int, item: Any) -> ParsedInput:
@@ -160,13 +158,11 @@ def _duplicates_body(duplicates: list[str]) -> dict[str, Any]:
     }
 
 
-def _reject_non_unique_id_properties(
-    inputs: list[ParsedInput], schema: Schema, object_type_id: str
-) -> None:
+def _reject_non_unique_id_properties(inputs: list[ParsedInput], schema: Schema) -> None:
     for inp in inputs:
         if inp.id_property not in schema.unique:
             raise validation_error(
-                f"Unable to perform update/upsert by non-unique {object_type_id} "
+                f"Unable to perform update/upsert by non-unique {schema.type_id} "
                 f"property {inp.id_property}"
             )
 
@@ -202,7 +198,8 @@ def _input_problems(properties: dict[str, Any], schema: Schema, *, exists: bool)
 
 def _check_property(name: str, value: Any, schema: Schema) -> Problem | None:
     if name in schema.read_only:
-        return Problem(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only')
+        message = f"{name} is a read only property; its value cannot be set."
+        return Problem(name, "READ_ONLY_VALUE", message)
     if name not in schema.writable:
         return Problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
     if not isinstance(value, str):

@@ -135,3 +135,10 @@ class Upserter:
 
     def close(self) -> None:
         self.http.close()
+
+
+def post_json(
+    upserter: Upserter, path: str, body: Any, token: str | None = "default"
+) -> httpx.Response:
+    """POST a JSON body to any HubSpot path of the emulator (no spec check)."""
+    return upserter.post_raw(json.dumps(body).encode(), path=path, token=token)

@@ -88,7 +88,7 @@ def test_default_429_body_is_hubspots_documented_one_without_category(
 def _official_batch_api(emulator: RunningEmulator, token: str = DEFAULT_TOKEN) -> Any:
     from hubspot import Client
 
-    client = Client.create(access_token=token, host=emulator.url)
+    client = Client.create(access_token=token, host=emulator.url, client_side_validation=True)
     return client.crm.objects.batch_api
 
 

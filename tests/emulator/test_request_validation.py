@@ -139,7 +139,13 @@ def test_unknown_property_on_traced_inputs_is_a_207_and_good_inputs_are_applied(
         "message": 'Property values were not valid: [{"isValid":false,"message":'
         '"Property \\"x\\" does not exist","error":"PROPERTY_DOESNT_EXIST","name":"x"}]',
         "context": {"objectWriteTraceId": ["trace-bad"]},
-        "errors": [{"message": 'Property "x" does not exist', "code": "PROPERTY_DOESNT_EXIST"}],
+        "errors": [
+            {
+                "message": 'Property "x" does not exist',
+                "code": "PROPERTY_DOESNT_EXIST",
+                "context": {"propertyName": ["x"]},
+            }
+        ],
         "links": {},
     }
     assert set(emulator.control.store()) == {"good"}

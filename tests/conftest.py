@@ -1,3 +1,5 @@
-"""Shared pytest configuration: the Kafka fixtures come from tests/kafka_support.py."""
+"""Shared pytest configuration: the fixtures for the real Kafka broker and Schema Registry
+come from tests/kafka_support.py and tests/registry_support.py.
+"""
 
-pytest_plugins = ["tests.kafka_support"]
+pytest_plugins = ["tests.kafka_support", "tests.registry_support"]

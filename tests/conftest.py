@@ -1,5 +1,5 @@
-"""Shared pytest configuration: the fixtures for the real Kafka broker and Schema Registry
-come from tests/kafka_support.py and tests/registry_support.py.
+"""Shared pytest configuration: the fixtures for the real Kafka broker, Schema Registry and
+Jaeger come from tests/kafka_support.py, tests/registry_support.py and tests/jaeger_support.py.
 """
 
-pytest_plugins = ["tests.kafka_support", "tests.registry_support"]
+pytest_plugins = ["tests.kafka_support", "tests.registry_support", "tests.jaeger_support"]

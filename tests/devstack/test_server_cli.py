@@ -1,5 +1,5 @@
-"""``python -m devstack.registry``: fetch prints where the cached distribution is, run serves
-until SIGTERM/SIGINT and stops it, errors are one line."""
+"""``python -m devstack.registry`` and ``python -m devstack.jaeger``: fetch/build print where
+the cached server is, run serves until SIGTERM/SIGINT and stops it, errors are one line."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from devstack.registry import ensure_registry_dist
 from tests.devstack.procfs import child_pids
+from tests.jaeger_support import require_jaeger_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,6 +49,12 @@ def _bare_env(tmp_path: Path) -> dict[str, str]:
             ["fetch"],
             "python -m devstack.registry: error: 'mvn' not found on PATH; install it to "
             "fetch Apicurio Registry (the local Schema Registry)",
+        ),
+        (
+            "devstack.jaeger",
+            ["build"],
+            "python -m devstack.jaeger: error: 'go' not found on PATH; install it to "
+            "build Jaeger (Go 1.24 or later)",
         ),
     ],
 )
@@ -108,6 +115,23 @@ def test_registry_run_serves_until_sigterm(tmp_path: Path) -> None:
         assert httpx.get(url + "/subjects", timeout=10).json() == []
         _stops_on(proc, signal.SIGTERM, "registry")
         assert "stopped in" in (tmp_path / "registry.log").read_text()  # Quarkus shut down
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.jaeger
+def test_jaeger_run_serves_until_sigint(tmp_path: Path) -> None:
+    require_jaeger_binary()
+    proc, line = _serve(
+        "devstack.jaeger", tmp_path, "jaeger listening: otlp grpc http://127.0.0.1:"
+    )
+    try:
+        query_url = line.split()[-1]
+        assert httpx.get(query_url + "/api/services", timeout=10).status_code == 200
+        _stops_on(proc, signal.SIGINT, "jaeger")
+        assert "Shutdown complete." in (tmp_path / "jaeger.log").read_text()
     finally:
         if proc.poll() is None:
             proc.kill()

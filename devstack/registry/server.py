@@ -33,6 +33,7 @@ CCOMPAT_PATH = "/apis/ccompat/v7"
 
 _LISTENING = re.compile(r"Listening on: http://127\.0\.0\.1:(\d+)")
 _JVM_FLAGS: tuple[str, ...] = (
+    "-Xms32m",  # grow the heap as needed: about 165 MB RSS after start instead of 230 MB
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",  # C1 only: starts faster on 2 cores; plenty for tests
     "-XX:-UsePerfData",

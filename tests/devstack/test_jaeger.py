@@ -21,21 +21,21 @@ from tests.devstack.procfs import listening_addresses
 
 
 @pytest.fixture
-def service() -> str:
+def service_name() -> str:
     """A service name unique to the test, so queries by service see only its traces."""
     return f"devstack-test-{uuid.uuid4().hex[:12]}"
 
 
-def _provider(exporter: SpanExporter, service: str) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+def _provider(exporter: SpanExporter, service_name: str) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider
 
 
 @pytest.fixture
-def grpc_provider(jaeger: JaegerEndpoints, service: str) -> Iterator[TracerProvider]:
+def grpc_provider(jaeger: JaegerEndpoints, service_name: str) -> Iterator[TracerProvider]:
     """A tracer provider exporting each span as it ends over OTLP gRPC; shut down after."""
-    provider = _provider(GrpcExporter(endpoint=jaeger.otlp_grpc, insecure=True), service)
+    provider = _provider(GrpcExporter(endpoint=jaeger.otlp_grpc, insecure=True), service_name)
     yield provider
     provider.shutdown()
 
@@ -45,7 +45,7 @@ def _hex(context: SpanContext) -> tuple[str, str]:
 
 
 def test_a_linked_batch_trace_comes_back_with_its_shape(
-    jaeger: JaegerEndpoints, grpc_provider: TracerProvider, service: str
+    jaeger: JaegerEndpoints, grpc_provider: TracerProvider, service_name: str
 ) -> None:
     tracer = grpc_provider.get_tracer("devstack.test")
     with tracer.start_as_current_span("publish", kind=SpanKind.PRODUCER) as producer:
@@ -80,14 +80,14 @@ def test_a_linked_batch_trace_comes_back_with_its_shape(
     assert [(e.name, dict(e.attributes)) for e in process.events] == [
         ("rate_limit.wait", {"wait_ms": 25})
     ]
-    assert {span.service for span in trace.spans} == {service}
+    assert {span.service for span in trace.spans} == {service_name}
     assert process.resource["telemetry.sdk.language"] == "python"
     assert 0 <= process.start_us <= post.start_us
     assert process.duration_us >= post.duration_us
 
 
 def test_traces_by_service_and_services(
-    jaeger: JaegerEndpoints, grpc_provider: TracerProvider, service: str
+    jaeger: JaegerEndpoints, grpc_provider: TracerProvider, service_name: str
 ) -> None:
     tracer = grpc_provider.get_tracer("devstack.test")
     ids = set()
@@ -95,18 +95,18 @@ def test_traces_by_service_and_services(
         with tracer.start_as_current_span(name) as span:
             ids.add(_hex(span.get_span_context())[0])
 
-    traces = jaeger.query().wait_for_traces(service, count=2)
+    traces = jaeger.query().wait_for_traces(service_name, count=2)
 
     assert {trace.trace_id for trace in traces} == ids
-    assert service in jaeger.query().services()
-    only_second = jaeger.query().traces(service, operation="second")
+    assert service_name in jaeger.query().services()
+    only_second = jaeger.query().traces(service_name, operation="second")
     assert [[span.name for span in trace.spans] for trace in only_second] == [["second"]]
 
 
 def test_a_span_over_otlp_http_keeps_its_error_status(
-    jaeger: JaegerEndpoints, service: str
+    jaeger: JaegerEndpoints, service_name: str
 ) -> None:
-    provider = _provider(HttpExporter(endpoint=jaeger.otlp_http + "/v1/traces"), service)
+    provider = _provider(HttpExporter(endpoint=jaeger.otlp_http + "/v1/traces"), service_name)
     try:
         with provider.get_tracer("devstack.test").start_as_current_span("call") as span:
             span.set_status(Status(StatusCode.ERROR, "HubSpot answered 503"))

@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import logging
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +37,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from devstack.kafka.libs import DevstackError, ensure_kafka_libs, find_executable
+from devstack.proc import HOST, free_ports, parent_death_signal_hook, port_open, tail_file
 
 __all__ = [
     "HOST",
@@ -52,9 +50,6 @@ __all__ = [
     "free_ports",
     "tail_file",
 ]
-
-HOST = "127.0.0.1"
-"""Every listener binds to and advertises this loopback address."""
 
 PropertyValue = str | int | float | bool
 """A ``server.properties`` value; booleans are written as ``true``/``false``."""
@@ -123,20 +118,6 @@ class Listener:
     protocol: str = "PLAINTEXT"
 
 
-def free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct TCP ports that were free on the loopback address just now."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((HOST, 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _new_cluster_id() -> str:
     """Return a KRaft cluster id: a random UUID in URL-safe base64 without padding."""
     while True:
@@ -167,47 +148,6 @@ def _format_value(value: PropertyValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _port_open(port: int, timeout_s: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def _parent_death_signal_hook() -> Callable[[], None] | None:
-    """Return a ``preexec_fn`` that makes the child die with its parent (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-    pr_set_pdeathsig = 1
-
-    def hook() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return hook
-
-
-def tail_file(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    """Return the last ``lines`` lines of a text file ('' when it does not exist)."""
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 64 * 1024))
-            data = fh.read()
-    except OSError:
-        return ""
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
 
 class LocalBroker:
@@ -386,7 +326,7 @@ class LocalBroker:
             "kafka.Kafka",
             str(self.properties_file),
         ]
-        preexec = _parent_death_signal_hook() if self.die_with_parent else None
+        preexec = parent_death_signal_hook() if self.die_with_parent else None
         with self.log_file.open("ab") as log:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S")
             log.write(f"{_START_MARKER} at {stamp} ====\n".encode())
@@ -552,7 +492,7 @@ class LocalBroker:
                     f"kafka broker on {self.bootstrap_servers} not ready after {timeout_s:.0f}s"
                     f"{self._startup_cause()}\ntail of {self.log_file}:\n{self.log_tail()}"
                 )
-            if _port_open(self.port):
+            if port_open(self.port):
                 if admin is None:
                     admin = _admin(self.bootstrap_servers)
                 try:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from devstack import proc
+from devstack.proc import DevstackError
 
 __all__ = [
     "CACHE_ENV",
@@ -44,26 +46,15 @@ _VERSION_RE = re.compile(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>")
 _MAVEN_TIMEOUT_S = 900.0
 
 
-class DevstackError(RuntimeError):
-    """A local dev-stack component could not be fetched, started or used."""
-
-
 def find_executable(name: str, java_home_env: str | None = None) -> str:
     """Return the path of executable ``name``, or raise :class:`DevstackError`.
 
     ``java_home_env`` (for example ``"JAVA_HOME"``) names an environment variable whose
     ``bin/`` directory is tried first.
     """
-    if java_home_env:
-        home = os.environ.get(java_home_env)
-        if home:
-            candidate = Path(home) / "bin" / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        raise DevstackError(f"'{name}' not found on PATH; install it to run the local Kafka broker")
-    return found
+    return proc.find_executable(
+        name, needed_for="run the local Kafka broker", home_env=java_home_env
+    )
 
 
 def kafka_version(pom: Path = POM_PATH) -> str:
@@ -76,9 +67,7 @@ def kafka_version(pom: Path = POM_PATH) -> str:
 
 def libs_dir(pom: Path = POM_PATH) -> Path:
     """Return where the jars for ``pom`` live (whether or not they were fetched yet)."""
-    base_env = os.environ.get(CACHE_ENV)
-    base = Path(base_env) if base_env else Path.home() / ".cache" / "subscription-upserter"
-    return base.expanduser().resolve() / f"kafka-{kafka_version(pom)}" / "libs"
+    return proc.cache_base(CACHE_ENV) / f"kafka-{kafka_version(pom)}" / "libs"
 
 
 def _pom_digest(pom: Path) -> str:

@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from devstack.kafka.libs import ensure_kafka_libs
+from tests.devstack.procfs import child_pids
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,7 +74,7 @@ def test_run_serves_until_signalled_then_stops_the_broker(
         assert line.startswith("kafka listening on 127.0.0.1:"), proc.stderr and proc.stderr.read()
         bootstrap = line.split()[-1]
         assert AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).brokers
-        java_pids = _children(proc.pid)
+        java_pids = child_pids(proc.pid)
         assert java_pids
 
         proc.send_signal(signum)
@@ -86,17 +87,3 @@ def test_run_serves_until_signalled_then_stops_the_broker(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(
-                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
-            )
-        except OSError:
-            continue
-        if fields.get("PPid", "").strip() == str(pid):
-            found.append(int(status.parent.name))
-    return found

@@ -9,13 +9,18 @@ Pure bookkeeping for the caller (service/loop/caller.py), which decides what rep
 - an input resent without the properties HubSpot refused (`drop`) carries their names;
 - `settle` records an input's final outcome: for a split input, its event's, after which the
   next event of that id goes; once an id's events are all settled, their outcomes;
-- transient failure streaks per input (`transient_failure`): how many attempts failed, and how
-  many of those failed while HubSpot answered a request sent after them (proof that HubSpot
-  was up and the input itself is the problem).
+- `defer`: an input isolated as failing transiently again and again leaves the batch without
+  an outcome; the loop sends it again later as a batch of its own (its id stays in flight),
+  so that it does not hold back the ids of the rest of the batch.
+
+TransientStreaks counts, per input and across batches, how many attempts failed transiently
+and how many of those failed while HubSpot answered a request sent after them (proof that
+HubSpot was up and the input itself is the problem).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -63,7 +68,6 @@ class BatchRun:
         self.sent_at = 0.0  # when the last request was sent
         self._next: list[BatchInput] = []  # derived inputs, sent once this reply is handled
         self._chains: dict[str, _Chain] = {}  # by the batch input's trace id
-        self._streaks: dict[str, Streak] = {}  # by trace id
 
     # -- final outcomes -----------------------------------------------------------------
 
@@ -159,31 +163,54 @@ class BatchRun:
             )
         )
 
-    # -- transient failures ----------------------------------------------------------------
+    def defer(self, item: BatchInput) -> bool:
+        """Leave `item` (a batch's own input) for a later batch; False for a derived one."""
+        if item.origin is not None:
+            return False
+        self.outcome.deferred.append(item)
+        return True
 
-    def transient_failure(
+
+class TransientStreaks:
+    """Transient failure streaks per input trace id, shared by the worker threads."""
+
+    def __init__(self) -> None:
+        self._streaks: dict[str, Streak] = {}
+        self._lock = threading.Lock()
+
+    def failed(
         self, inputs: list[BatchInput], sent_at: float, answered_sent_at: float
     ) -> TransientStreak:
         """Count a transient failure of the request of `inputs` sent at `sent_at`;
         `answered_sent_at`: when the latest request HubSpot answered (not transiently) was sent.
         An attempt is proven when HubSpot answered a request sent at or after it: the earlier
         attempt's proof is settled now; this one's counts if such an answer is already in."""
-        streaks = []
-        for item in inputs:
-            streak = self._streaks.get(item.trace_id)
-            if streak is None:
-                streak = self._streaks[item.trace_id] = Streak(sent_at, sent_at)
-            elif answered_sent_at >= streak.last_sent_at:
-                streak.proven += 1
-            streak.attempts += 1
-            streak.last_sent_at = sent_at
-            streaks.append(streak)
+        with self._lock:
+            streaks = [self._count(item.trace_id, sent_at, answered_sent_at) for item in inputs]
         now_proven = 1 if answered_sent_at >= sent_at else 0
         return TransientStreak(
             min(s.first_failed_at for s in streaks),
             min(s.attempts for s in streaks),
             min(s.proven for s in streaks) + now_proven,
         )
+
+    def forget(self, trace_id: str) -> None:
+        """The input has its final outcome."""
+        with self._lock:
+            self._streaks.pop(trace_id, None)
+
+    def __len__(self) -> int:
+        return len(self._streaks)
+
+    def _count(self, trace_id: str, sent_at: float, answered_sent_at: float) -> Streak:
+        streak = self._streaks.get(trace_id)
+        if streak is None:
+            streak = self._streaks[trace_id] = Streak(sent_at, sent_at)
+        elif answered_sent_at >= streak.last_sent_at:
+            streak.proven += 1
+        streak.attempts += 1
+        streak.last_sent_at = sent_at
+        return streak
 
 
 def _own_trace_id(item: BatchInput) -> str:

@@ -144,10 +144,20 @@ class Batcher:
         self.buffered_events -= batch.event_count
         return batch
 
-    def release(self, batch: Batch) -> None:
-        """The batch is finished; its ids' held-back events become ready, ahead of newer ones."""
+    def again(self, inputs: list[BatchInput], now: float) -> Batch:
+        """A batch of inputs whose ids are in flight already (deferred from an earlier batch,
+        to be sent again): a batch of its own, its ids still holding back their newer events."""
+        self._seq += 1
+        return Batch(seq=self._seq, inputs=inputs, created_at=now)
+
+    def release(self, batch: Batch, keep: list[BatchInput] | None = None) -> None:
+        """The batch is finished; its ids' held-back events become ready, ahead of newer ones.
+        The ids of `keep` (inputs to be sent again) stay in flight."""
         in_flight, held, released = self._in_flight, self._held, self._released
+        kept = {id(item) for item in keep} if keep else set()
         for item in batch.inputs:
+            if kept and id(item) in kept:
+                continue
             key = (item.id_property, item.id)
             in_flight.discard(key)
             group = held.pop(key, None)

@@ -181,3 +181,7 @@ class BatchOutcome:
     # merged inputs split back into their events: one outcome per event, in order (None for
     # an event handed over meanwhile), by the batch input's trace id
     per_event: dict[str, list[InputOutcome | None]] = field(default_factory=dict)
+    # inputs HubSpot keeps failing transiently, isolated from the rest: no outcome yet; the
+    # loop sends them again after `retry_in_s` as a batch of their own (their ids held back)
+    deferred: list[BatchInput] = field(default_factory=list)
+    retry_in_s: float = 0.0

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from service.core.batch_run import BatchRun, TransientStreak
+from service.core.batch_run import BatchRun, TransientStreak, TransientStreaks
 from service.core.clock import Clock
 from service.core.errors import AuthError, TransientHubSpotError
 from service.core.health import AUTH_BLOCK, DAILY_BLOCK, Health
@@ -125,6 +125,7 @@ class UpsertCaller:
         # When the latest request HubSpot answered (anything but a transient failure) was
         # sent: proof, to a worker whose input keeps failing, that HubSpot is up.
         self._answered_sent_at = float("-inf")
+        self._streaks = TransientStreaks()
 
     def execute(self, batch: Batch) -> BatchOutcome:
         try:
@@ -136,6 +137,8 @@ class UpsertCaller:
         run = BatchRun(BatchOutcome(batch))
         while run.work:
             inputs, handed_over = self._handover.keep(run.seq, run.work.popleft())
+            for item in handed_over:
+                self._streaks.forget(item.trace_id)
             run.hand_over(handed_over)
             self._schedule_derived(run)
             if not inputs:
@@ -317,12 +320,15 @@ class UpsertCaller:
     def _on_transient(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         reason = str(reply.status) if reply.status else "transport"
         self._metrics.retries.labels(reason).inc()
-        streak = run.transient_failure(inputs, run.sent_at, self._answered_sent_at)
+        streak = self._streaks.failed(inputs, run.sent_at, self._answered_sent_at)
         if len(inputs) == 1 and self._exhausted(streak):
             self._fail_exhausted(run, inputs, reason, streak)
             return
-        delay = self._policy.backoff.delay(run.failures, floor_s=reply.retry_after_s or 0.0)
+        attempt = max(run.failures, streak.attempts - 1)  # an input's streak spans batches
+        delay = self._policy.backoff.delay(attempt, floor_s=reply.retry_after_s or 0.0)
         run.failures += 1
+        if self._deferred(run, inputs, streak, delay):
+            return
         log.warning(
             "transient failure (%s: %s); retrying in %.2fs",
             reason,
@@ -335,6 +341,24 @@ class UpsertCaller:
             self._split(run, inputs, "isolate_transient")
         else:
             run.work.appendleft(inputs)
+
+    def _deferred(
+        self, run: BatchRun, inputs: list[BatchInput], streak: TransientStreak, delay: float
+    ) -> bool:
+        """An input isolated as failing again and again leaves this batch: the loop sends it
+        again after `delay` on its own, and the rest of the batch (and its ids) go on."""
+        isolated = len(inputs) == 1 and streak.attempts >= self._policy.transient_isolate_after
+        if not isolated or not run.defer(inputs[0]):
+            return False
+        run.outcome.retry_in_s = max(run.outcome.retry_in_s, delay)
+        self._metrics.retries.labels("deferred").inc()
+        log.warning(
+            "an input failed transiently %d times; it goes again in %.2fs on its own",
+            streak.attempts,
+            delay,
+            extra=log_context(run.seq, inputs),
+        )
+        return True
 
     def _isolate(self, streak: TransientStreak) -> bool:
         """Split a batch failing transiently again and again: once HubSpot answered other
@@ -414,6 +438,7 @@ class UpsertCaller:
                     extra=log_context(run.seq, [item]),
                 )
                 return
+        self._streaks.forget(item.trace_id)
         run.settle(item, result)
 
     def _dropped(self, run: BatchRun, item: BatchInput, error: ErrorInfo) -> bool:

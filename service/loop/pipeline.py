@@ -19,7 +19,7 @@ from service.core.clock import Clock
 from service.core.codec import ValidationLimits, decode_event
 from service.core.errors import CommitError, ServiceError, TransactionError
 from service.core.health import Health
-from service.core.model import Batch, BatchOutcome, RawMessage, Rejection, log_context
+from service.core.model import Batch, BatchInput, BatchOutcome, RawMessage, Rejection, log_context
 from service.core.offsets import (
     NEW,
     REDELIVERED,
@@ -89,6 +89,9 @@ class Pipeline:
         self._next_gauges = 0.0
         self._accepted_bytes = 0
         self._assigned: set[TopicPartition] = set()
+        # Inputs a batch deferred (HubSpot keeps failing them transiently), to be sent again as
+        # batches of their own once due: (when, batch). Their ids stay in flight meanwhile.
+        self._deferred: list[tuple[float, Batch]] = []
         self._paused = False
         self._on_partition_share = on_partition_share
         self._share_changed = False
@@ -190,6 +193,14 @@ class Pipeline:
 
     def drop_waiting(self, partitions: set[TopicPartition]) -> None:
         self._accepted_bytes -= self._batcher.drop_partitions(partitions)
+        kept = []
+        for due, batch in self._deferred:
+            if not _touches(batch, partitions):
+                kept.append((due, batch))
+                continue
+            self._batcher.release(batch)
+            self._accepted_bytes -= sum(e.raw.size for item in batch.inputs for e in item.events)
+        self._deferred = kept
 
     def fail(self, error: ServiceError) -> None:
         self._fatal = error
@@ -231,24 +242,45 @@ class Pipeline:
         # With consumption paused because the buffer is full and nothing in flight, no batch
         # can fill up or free held-back ids: waiting for the batch window only stalls.
         force = self._paused and not self._workers.in_flight and not self._health.sending_blocked()
+        if self._deferred:
+            self._send_deferred(None)
         while self._workers.in_flight < self._cfg.max_in_flight:
             batch = self._batcher.take(self._clock.monotonic(), force=force)
             if batch is None:
                 return
             self._workers.submit(batch)
 
+    def _send_deferred(self, partitions: set[TopicPartition] | None) -> None:
+        """Submit the deferred batches that are due (of `partitions`; None: all)."""
+        now, waiting = self._clock.monotonic(), []
+        for due, batch in self._deferred:
+            free = self._workers.in_flight < self._cfg.max_in_flight
+            if free and due <= now and (partitions is None or _touches(batch, partitions)):
+                self._workers.submit(batch)
+            else:
+                waiting.append((due, batch))
+        self._deferred = waiting
+
     # -- outcomes -----------------------------------------------------------------------
 
     def _collect(self, finished: list[Finished]) -> int:
         """Publish the outcomes of finished batches; returns how many finished."""
         for item in finished:
-            self._batcher.release(item.batch)
+            outcome = item.outcome
+            deferred = outcome.deferred if outcome is not None else []
+            self._batcher.release(item.batch, keep=deferred)
             self._handover.finished(item.batch.seq)
-            if item.outcome is None:
+            if outcome is None:
                 self._on_worker_error(item)
                 continue
-            self._publisher.batch(item.outcome)
+            self._publisher.batch(outcome)
+            if deferred:
+                self._defer(deferred, outcome.retry_in_s)
         return len(finished)
+
+    def _defer(self, inputs: list[BatchInput], retry_in_s: float) -> None:
+        now = self._clock.monotonic()
+        self._deferred.append((now + retry_in_s, self._batcher.again(inputs, now)))
 
     def _on_worker_error(self, item: Finished) -> None:
         if self._hard_stop.is_set():
@@ -395,6 +427,8 @@ class Pipeline:
 
     def _dispatch_all(self, partitions: set[TopicPartition] | None) -> None:
         """Send what is waiting (of `partitions`) without waiting for batch windows."""
+        if self._deferred:
+            self._send_deferred(partitions)
         while self._workers.in_flight < self._cfg.max_in_flight:
             now = self._clock.monotonic()
             batch = self._batcher.take(now, force=True, only=partitions)
@@ -405,8 +439,9 @@ class Pipeline:
     def _unsent(self, partitions: set[TopicPartition] | None) -> bool:
         """Whether events (of `partitions`) are still waiting or in a batch in flight."""
         if partitions is None:
-            return bool(self._workers.in_flight or self._batcher.buffered_events)
-        in_flight = any(_touches(batch, partitions) for batch in self._workers.running())
+            return bool(self._workers.in_flight or self._batcher.buffered_events or self._deferred)
+        running = [*self._workers.running(), *(batch for _, batch in self._deferred)]
+        in_flight = any(_touches(batch, partitions) for batch in running)
         return in_flight or self._batcher.holds(partitions)
 
     def _finish(self) -> int:

@@ -185,10 +185,13 @@ class OutcomePublisher:
         coalesced = 0
         by_trace_id, topics, in_order = outcome.by_trace_id, self._topics, self._release
         handed_over = {id(item) for item in outcome.handed_over}  # their next owner redoes them
+        deferred = {id(item) for item in outcome.deferred}  # to be sent again: no outcome yet
         split = outcome.per_event
         for item in outcome.batch.inputs:
             if handed_over and id(item) in handed_over:  # no records: they leave the buffer
                 self.emitted_bytes += sum(event.raw.size for event in item.events)
+                continue
+            if deferred and id(item) in deferred:
                 continue
             if split and item.trace_id in split:
                 self._split_input(item, split[item.trace_id], group)

@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,7 +171,9 @@ def running_service(env: dict[str, str], log_path: Path) -> Iterator[ServiceProc
             service.kill()
 
 
-def produce(bootstrap: str, topic: str, events: list[tuple[bytes | None, bytes | None]]) -> None:
+def produce(
+    bootstrap: str, topic: str, events: Sequence[tuple[bytes | None, bytes | None]]
+) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for key, value in events:
         producer.produce(topic, key=key, value=value)

@@ -281,14 +281,57 @@ def test_an_input_that_fails_transiently_while_others_succeed_is_isolated_then_f
     clock = FakeClock()
     caller = _caller_with(FakeTransport(hubspot), clock=clock)
     batch = _batch_of(*groups)
-    outcome = caller.execute(batch)
-    statuses = {item.id: outcome.by_trace_id[item.trace_id] for item in batch.inputs}
-    failed = statuses.pop("sub-5")
+    outcomes = _as_the_loop_does(caller, clock, batch, other_traffic=True)
+    failed = outcomes.pop("sub-5")
     assert failed.status is Status.FAILED and failed.error is not None
     assert failed.error.category == TRANSIENT_EXHAUSTED and failed.error.http_status == 500
-    assert all(result.status is Status.UPSERTED for result in statuses.values())
-    assert set(hubspot.store) == {f"sub-{n}" for n in range(8)} - {"sub-5"}
-    assert clock.monotonic() >= 30.0  # transient_max_s below
+    assert all(result.status is Status.UPSERTED for result in outcomes.values())
+    assert {f"sub-{n}" for n in range(8)} - {"sub-5"} <= set(hubspot.store)
+    assert clock.monotonic() >= 1_000.0 + 30.0  # no sooner than transient_max_s
+
+
+def test_an_isolated_input_leaves_its_batch_so_the_others_are_not_held_back() -> None:
+    groups = [[event(f"sub-{n}", n, hs_name=f"n{n}")] for n in range(8)]
+    clock = FakeClock()
+    caller = _caller_with(FakeTransport(_poison_hubspot("sub-5")), clock=clock, give_up_s=3_600)
+    batch = _batch_of(*groups)
+    outcome = caller.execute(batch)
+    [poison] = outcome.deferred
+    assert poison.id == "sub-5" and outcome.retry_in_s > 0
+    others = [outcome.by_trace_id[item.trace_id] for item in batch.inputs if item is not poison]
+    assert len(others) == 7 and all(result.status is Status.UPSERTED for result in others)
+
+
+def _as_the_loop_does(
+    caller: UpsertCaller, clock: FakeClock, batch: Batch, *, other_traffic: bool
+) -> dict[str, InputOutcome]:
+    """Run a batch, then its deferred inputs again once due (as the pipeline does), with other
+    requests in between when `other_traffic`; the final outcome of each input, by id."""
+    outcomes: dict[str, InputOutcome] = {}
+    for seq in range(2, 60):
+        outcome = caller.execute(batch)
+        for item in batch.inputs:
+            if item.trace_id in outcome.by_trace_id:
+                outcomes[item.id] = outcome.by_trace_id[item.trace_id]
+        if not outcome.deferred:
+            return outcomes
+        clock.advance(outcome.retry_in_s)
+        if other_traffic:
+            caller.execute(_batch_of([event(f"other-{seq}", 100 + seq, hs_name="x")]))
+        batch = Batch(seq, outcome.deferred, clock.monotonic())
+    raise AssertionError("never settled")
+
+
+def test_a_lone_input_failing_transiently_with_nothing_else_sent_is_never_failed() -> None:
+    clock = FakeClock()
+    caller = _caller_with(FakeTransport(_poison_hubspot("sub-5")), clock=clock)
+    batch = _batch_of([event("sub-5", 0, hs_name="x")])
+    for _ in range(20):  # the loop sends it again and again; nothing proves HubSpot is up
+        outcome = caller.execute(batch)
+        assert not outcome.by_trace_id, "failed without proof that HubSpot answers others"
+        [again] = outcome.deferred
+        clock.advance(outcome.retry_in_s)
+        batch = Batch(batch.seq + 1, [again], clock.monotonic())
 
 
 def test_while_every_request_fails_nothing_is_failed() -> None:
@@ -297,9 +340,9 @@ def test_while_every_request_fails_nothing_is_failed() -> None:
     transport = FakeTransport(*[lambda _: outage] * 40, StrictHubSpot())
     caller = _caller_with(transport, clock=clock)
     batch = _batch_of([event("sub-1", 0, hs_name="a")], [event("sub-2", 1, hs_name="b")])
-    outcome = caller.execute(batch)
-    assert all(result.status is Status.UPSERTED for result in outcome.by_trace_id.values())
-    assert len(transport.requests) > 40  # many attempts, none of them counted against it
+    outcomes = _as_the_loop_does(caller, clock, batch, other_traffic=False)
+    assert {result.status for result in outcomes.values()} == {Status.UPSERTED}
+    assert len(transport.requests) > 40  # many attempts, none of them counted against them
 
 
 def _caller_with(
@@ -308,6 +351,7 @@ def _caller_with(
     *,
     policy: InvalidPropertyPolicy = InvalidPropertyPolicy.FAIL,
     clock: FakeClock | None = None,
+    give_up_s: float = 30.0,
 ) -> UpsertCaller:
     clock = clock or FakeClock()
     caller, _, _ = make_caller(
@@ -315,7 +359,10 @@ def _caller_with(
         clock,
         RateLimiter(1000, 10.0, clock),
         policy=replace(
-            TEST_POLICY, on_invalid_property=policy, transient_max_attempts=4, transient_max_s=30.0
+            TEST_POLICY,
+            on_invalid_property=policy,
+            transient_max_attempts=4,
+            transient_max_s=give_up_s,
         ),
         handover=handover,
     )

@@ -30,11 +30,18 @@ from service.core.model import BatchInput, BatchOutcome, Event, InputOutcome
 
 @dataclass(slots=True)
 class _Chain:
-    """A merged input split back into its events: those not yet sent, and the outcomes so far."""
+    """A merged input split back into its events: those not yet sent, the one on its way,
+    and the outcomes so far."""
 
     pending: deque[Event]
     dropped: tuple[str, ...]
-    outcomes: list[InputOutcome | None] = field(default_factory=list)
+    current: Event | None = None
+    outcomes: list[tuple[Event, InputOutcome | None]] = field(default_factory=list)
+
+    def settled(self, result: InputOutcome | None) -> None:
+        assert self.current is not None
+        self.outcomes.append((self.current, result))
+        self.current = None
 
 
 @dataclass(slots=True)
@@ -62,12 +69,17 @@ class BatchRun:
     def __init__(self, outcome: BatchOutcome) -> None:
         self.outcome = outcome
         self.seq = outcome.batch.seq
-        self.work: deque[list[BatchInput]] = deque([outcome.batch.inputs])
+        inputs = outcome.batch.inputs
+        whole = [item for item in inputs if not item.one_by_one]
+        self.work: deque[list[BatchInput]] = deque([whole] if whole else [])
         self.failures = 0  # consecutive transient failures, for the backoff
         self.unmatched_rounds: dict[str, int] = {}  # by trace id
         self.sent_at = 0.0  # when the last request was sent
         self._next: list[BatchInput] = []  # derived inputs, sent once this reply is handled
         self._chains: dict[str, _Chain] = {}  # by the batch input's trace id
+        for item in inputs:
+            if item.one_by_one:
+                self.split(item)
 
     # -- final outcomes -----------------------------------------------------------------
 
@@ -80,7 +92,7 @@ class BatchRun:
         if chain is None:
             self.outcome.by_trace_id[root.trace_id] = result
             return
-        chain.outcomes.append(result)
+        chain.settled(result)
         self._continue(root, chain)
 
     def hand_over(self, items: list[BatchInput]) -> None:
@@ -91,7 +103,7 @@ class BatchRun:
             if chain is None:
                 self.outcome.handed_over.append(root)
                 continue
-            chain.outcomes.append(None)
+            chain.settled(None)
             self._continue(root, chain)
 
     # -- inputs derived from the batch's --------------------------------------------------
@@ -151,7 +163,7 @@ class BatchRun:
             self.outcome.per_event[root.trace_id] = chain.outcomes
             del self._chains[root.trace_id]
             return
-        event = chain.pending.popleft()
+        event = chain.current = chain.pending.popleft()
         properties = event.properties
         if chain.dropped:
             properties = {k: v for k, v in properties.items() if k not in chain.dropped}
@@ -163,12 +175,18 @@ class BatchRun:
             )
         )
 
-    def defer(self, item: BatchInput) -> bool:
-        """Leave `item` (a batch's own input) for a later batch; False for a derived one."""
-        if item.origin is not None:
-            return False
-        self.outcome.deferred.append(item)
-        return True
+    def defer(self, item: BatchInput) -> None:
+        """Leave `item` for a later batch of its own. For an event of a split input, what is
+        left of the split goes (its events one by one again, the settled ones reported now);
+        any other input goes as the batch had it."""
+        root = item.root
+        chain = self._chains.pop(root.trace_id, None)
+        if chain is None:
+            self.outcome.deferred.append(root)
+            return
+        rest = [event for event in (chain.current, *chain.pending) if event is not None]
+        self.outcome.per_event[root.trace_id] = chain.outcomes  # the settled ones, reported
+        self.outcome.deferred.append(_rest_of(root, rest, chain.dropped))
 
 
 class TransientStreaks:
@@ -211,6 +229,25 @@ class TransientStreaks:
         streak.attempts += 1
         streak.last_sent_at = sent_at
         return streak
+
+
+def _rest_of(root: BatchInput, events: list[Event], dropped: tuple[str, ...]) -> BatchInput:
+    """The events of a split input not yet settled, as an input of their own: one event goes
+    as it is (without the properties dropped so far); several go one event at a time again
+    (never whole: the trace id only names the input in its batch)."""
+    if len(events) == 1:
+        [event] = events
+        own = tuple(name for name in dropped if name in event.properties)
+        kept = {k: v for k, v in event.properties.items() if k not in own}
+        trace_id = dropped_trace_id(event.trace_id, own) if own else event.trace_id
+        return BatchInput(root.id, root.id_property, trace_id, kept, events, dropped=own)
+    merged: dict[str, str] = {}
+    for event in events:
+        merged.update(event.properties)
+    trace_id = merged_trace_id([event.trace_id for event in events])
+    return BatchInput(
+        root.id, root.id_property, trace_id, merged, events, dropped=dropped, one_by_one=True
+    )
 
 
 def _own_trace_id(item: BatchInput) -> str:

@@ -154,11 +154,11 @@ class Batcher:
         """The batch is finished; its ids' held-back events become ready, ahead of newer ones.
         The ids of `keep` (inputs to be sent again) stay in flight."""
         in_flight, held, released = self._in_flight, self._held, self._released
-        kept = {id(item) for item in keep} if keep else set()
+        kept = {(item.id_property, item.id) for item in keep} if keep else set()
         for item in batch.inputs:
-            if kept and id(item) in kept:
-                continue
             key = (item.id_property, item.id)
+            if kept and key in kept:
+                continue
             in_flight.discard(key)
             group = held.pop(key, None)
             if group is not None:

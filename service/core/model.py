@@ -70,6 +70,7 @@ class BatchInput:
     events: list[Event]
     origin: BatchInput | None = None
     dropped: tuple[str, ...] = ()
+    one_by_one: bool = False  # the rest of a split input, deferred: its events go one by one
 
     @property
     def root(self) -> BatchInput:
@@ -178,9 +179,9 @@ class BatchOutcome:
     # inputs of partitions handed over to another member while the batch ran: no outcome
     # here (their next owner redoes them), and never sent since (service/loop/handover.py)
     handed_over: list[BatchInput] = field(default_factory=list)
-    # merged inputs split back into their events: one outcome per event, in order (None for
-    # an event handed over meanwhile), by the batch input's trace id
-    per_event: dict[str, list[InputOutcome | None]] = field(default_factory=dict)
+    # merged inputs split back into their events: each event's outcome, in order (None for an
+    # event handed over meanwhile; a deferred event is left out), by the batch input's trace id
+    per_event: dict[str, list[tuple[Event, InputOutcome | None]]] = field(default_factory=dict)
     # inputs HubSpot keeps failing transiently, isolated from the rest: no outcome yet; the
     # loop sends them again after `retry_in_s` as a batch of their own (their ids held back)
     deferred: list[BatchInput] = field(default_factory=list)

@@ -135,6 +135,7 @@ class UpsertCaller:
 
     def _execute(self, batch: Batch) -> BatchOutcome:
         run = BatchRun(BatchOutcome(batch))
+        self._schedule_derived(run)  # the rest of a split input, deferred: one by one again
         while run.work:
             inputs, handed_over = self._handover.keep(run.seq, run.work.popleft())
             for item in handed_over:
@@ -348,8 +349,9 @@ class UpsertCaller:
         """An input isolated as failing again and again leaves this batch: the loop sends it
         again after `delay` on its own, and the rest of the batch (and its ids) go on."""
         isolated = len(inputs) == 1 and streak.attempts >= self._policy.transient_isolate_after
-        if not isolated or not run.defer(inputs[0]):
+        if not isolated:
             return False
+        run.defer(inputs[0])
         run.outcome.retry_in_s = max(run.outcome.retry_in_s, delay)
         self._metrics.retries.labels("deferred").inc()
         log.warning(

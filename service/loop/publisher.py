@@ -18,6 +18,7 @@ from service.core.errors import DeliveryError, ServiceError
 from service.core.model import (
     BatchInput,
     BatchOutcome,
+    Event,
     InputOutcome,
     RawMessage,
     Rejection,
@@ -212,11 +213,15 @@ class OutcomePublisher:
         self._close(group)
 
     def _split_input(
-        self, item: BatchInput, outcomes: list[InputOutcome | None], group: _DeliveryGroup
+        self,
+        item: BatchInput,
+        outcomes: list[tuple[Event, InputOutcome | None]],
+        group: _DeliveryGroup,
     ) -> None:
         """A merged input that went one event per input: each event's own outcome (none for
-        an event handed over meanwhile: its partition's next owner redoes it)."""
-        for event, result in zip(item.events, outcomes, strict=True):
+        an event handed over meanwhile: its partition's next owner redoes it). Events of it
+        deferred to a later batch are not among these."""
+        for event, result in outcomes:
             if result is None:
                 self.emitted_bytes += event.raw.size
                 continue

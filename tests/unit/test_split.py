@@ -98,7 +98,7 @@ def _batch_of(*groups: list[Event]) -> Batch:
 
 
 def _event_outcomes(outcome: BatchOutcome, trace_id: str) -> list[InputOutcome]:
-    found = outcome.per_event[trace_id]
+    found = [result for _, result in outcome.per_event[trace_id]]
     assert all(result is not None for result in found)
     return [result for result in found if result is not None]
 
@@ -196,7 +196,7 @@ def test_events_of_a_partition_handed_over_mid_split_are_not_resent_here() -> No
     caller = _caller_with(transport, handover)
     outcome = caller.execute(batch)
     assert len(transport.requests) == 2
-    first, *rest = outcome.per_event[batch.inputs[0].trace_id]
+    first, *rest = [result for _, result in outcome.per_event[batch.inputs[0].trace_id]]
     assert first is not None and first.status is Status.FAILED
     assert rest == [None, None, None]  # the partition's next owner redoes them
 
@@ -332,6 +332,44 @@ def test_a_lone_input_failing_transiently_with_nothing_else_sent_is_never_failed
         [again] = outcome.deferred
         clock.advance(outcome.retry_in_s)
         batch = Batch(batch.seq + 1, [again], clock.monotonic())
+
+
+def test_a_poison_event_merged_with_valid_ones_fails_alone_across_deferrals() -> None:
+    # The merged input fails transiently (it carries the poison); isolated and proven, it is
+    # exhausted, split into its events, and the poison event, deferred in turn, fails alone.
+    events = [
+        event("sub-1", 0, hs_name="a"),
+        event("sub-1", 1, hs_amount="poison"),
+        event("sub-1", 2, hs_name="c"),
+    ]
+
+    class PoisonValue(StrictHubSpot):
+        def __call__(self, request: dict[str, object]) -> HttpReply:
+            if any(i["properties"].get("hs_amount") == "poison" for i in _inputs(request)):
+                return reply(500, {"status": "error", "message": "internal error"})
+            return super().__call__(request)
+
+    hubspot, clock = PoisonValue(), FakeClock()
+    caller = _caller_with(FakeTransport(hubspot), clock=clock)
+    batch = _batch_of(events)
+    by_event: dict[int, InputOutcome] = {}
+    for seq in range(2, 80):
+        outcome = caller.execute(batch)
+        for pairs in outcome.per_event.values():
+            by_event |= {e.raw.offset: r for e, r in pairs if r is not None}
+        if not outcome.deferred:
+            break
+        clock.advance(outcome.retry_in_s)
+        caller.execute(_batch_of([event(f"other-{seq}", 100 + seq, hs_name="x")]))
+        batch = Batch(seq, outcome.deferred, clock.monotonic())
+    assert [by_event[n].status for n in range(3)] == [
+        Status.UPSERTED,
+        Status.FAILED,
+        Status.UPSERTED,
+    ]
+    error = by_event[1].error
+    assert error is not None and error.category == TRANSIENT_EXHAUSTED
+    assert hubspot.store["sub-1"] == {"hs_name": "c"}
 
 
 def test_while_every_request_fails_nothing_is_failed() -> None:

@@ -408,7 +408,7 @@ _PRODUCER_MAX_DEFAULT = 1_000_000  # librdkafka's message.max.bytes
 def largest_record(config: dict[str, Any], topic: str, timeout_s: float = 10.0) -> int | None:
     """The biggest record `topic` takes: its `max.message.bytes`, or the producer's own
     `message.max.bytes` when that is smaller; None when the broker does not say."""
-    settings = {key: value for key, value in config.items() if key not in ("logger", "stats_cb")}
+    settings = {key: value for key, value in config.items() if key != "stats_cb"}
     producer_max = int(config.get("message.max.bytes", _PRODUCER_MAX_DEFAULT))
     admin = AdminClient(settings)
     resource = ConfigResource(ResourceType.TOPIC, topic)

@@ -175,10 +175,17 @@ def produce(
     bootstrap: str, topic: str, events: Sequence[tuple[bytes | None, bytes | None]]
 ) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    refused: list[str] = []
+
+    def delivered(error: object, _: object) -> None:
+        if error is not None:
+            refused.append(str(error))
+
     for key, value in events:
-        producer.produce(topic, key=key, value=value)
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
         producer.poll(0)
     assert producer.flush(30) == 0
+    assert not refused, f"the broker refused {len(refused)} event(s): {refused[0]}"
 
 
 def event_bytes(event_id: str, **properties: object) -> tuple[bytes, bytes]:

@@ -8,14 +8,19 @@ headers (the `error.*` and `source.*` block the dead letter appended is removed)
 `redrive.count` header, to the input partition each came from. Records already redriven
 `max_redrives` times are skipped, which stops loops. Progress is committed only after the
 producer has delivered everything, so a second run resends nothing; `--dry-run` lists what
-would be sent and commits nothing.
+would be sent and commits nothing. SIGTERM or SIGINT (a Kubernetes Job's pod being stopped)
+ends the reading: what was sent is delivered and committed, the run exits 0, and the next
+run carries on from there.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TextIO
@@ -53,13 +58,15 @@ class Summary:
     sent: int = 0
     skipped_by_filter: int = 0
     skipped_by_loop_guard: int = 0
+    stopped: bool = False
     lines: list[str] = field(default_factory=list)
 
     def line(self, *, dry_run: bool) -> str:
         verb = "would send" if dry_run else "sent"
+        stopped = "; stopped by a signal, the next run carries on" if self.stopped else ""
         return (
             f"redrive: {verb} {self.sent}, skipped by filter {self.skipped_by_filter}, "
-            f"skipped by loop guard {self.skipped_by_loop_guard}"
+            f"skipped by loop guard {self.skipped_by_loop_guard}{stopped}"
         )
 
 
@@ -151,8 +158,37 @@ def selected(
     return options.until is None or instant < options.until
 
 
-def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdout) -> int:
-    """Run one redrive pass; prints one line per record (dry run or loop guard) and a summary."""
+@contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT set `stop` (only the main thread can take signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def redrive(
+    settings: Settings,
+    options: RedriveOptions,
+    out: TextIO = sys.stdout,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run one redrive pass; prints one line per record (dry run or loop guard) and a summary.
+    Reading ends early when `stop` is set (by SIGTERM or SIGINT when none is given)."""
+    stop = stop or threading.Event()
+    with _stopped_by_signals(stop):
+        return _redrive(settings, options, out, stop)
+
+
+def _redrive(
+    settings: Settings, options: RedriveOptions, out: TextIO, stop: threading.Event
+) -> int:
     common = kafka_common_config(settings, "subscription-upserter-redrive")
     group = options.group or f"{settings.kafka_group_id}-redrive"
     with settings_refusals_as_config_errors():
@@ -195,7 +231,9 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
                     producer.poll(0.1)
             producer.poll(0)
 
-        positions = _read(consumer, settings.kafka_dlq_topic, ranges, options, summary, send, out)
+        positions = _read(
+            consumer, settings.kafka_dlq_topic, ranges, options, summary, send, out, stop
+        )
         if producer is not None:
             remaining = producer.flush(60)
             if remaining or failures:
@@ -268,15 +306,17 @@ def _read(  # noqa: PLR0917 - a private step of redrive
     summary: Summary,
     send: Callable[[Message], None],
     out: TextIO,
+    stop: threading.Event,
 ) -> dict[int, int]:
-    """Process every record in `ranges`; returns the next offset to commit per partition."""
+    """Process every record in `ranges` (until `stop` is set); returns the next offset to
+    commit per partition."""
     positions = {partition: start for partition, (start, _) in ranges.items()}
     if not ranges:
         return positions
     consumer.assign([TopicPartition(dlq, p, start) for p, (start, _) in ranges.items()])
     pending = set(ranges)
     last_progress = time.monotonic()
-    while pending:
+    while pending and not stop.is_set():
         if time.monotonic() - last_progress > options.idle_timeout_s:
             raise ServiceError(
                 f"redrive stopped, nothing committed: no progress on {dlq} partitions "
@@ -304,6 +344,7 @@ def _read(  # noqa: PLR0917 - a private step of redrive
         positions[partition] = offset + 1
         if offset + 1 >= ranges[partition][1]:
             pending.discard(partition)
+    summary.stopped = bool(pending)
     return positions
 
 

@@ -101,12 +101,18 @@ class ImageRun:
 
     def wait_ready(self) -> None:
         wait_until(lambda: probe(self.url + "/readyz") == (200, "ok\n"), 60, "/readyz 200")
+        ready = 'subscription_upserter_ready{reason="ok"} 1.0'
+        wait_until(lambda: self.samples("subscription_upserter_ready") == [ready], 30, ready)
 
-    def results(self) -> float:
+    def samples(self, name: str) -> list[str]:
+        """The exposition lines of metric `name` (with labels and value)."""
         status, text = probe(self.url + "/metrics")
         assert status == 200, "the metrics endpoint does not answer"
-        name = "subscription_upserter_results_total"
-        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+        return [line for line in text.splitlines() if line.startswith((name + " ", name + "{"))]
+
+    def results(self) -> float:
+        lines = self.samples("subscription_upserter_results_total")
+        return sum(float(line.split()[-1]) for line in lines)
 
     def terminate(self, timeout_s: float = 90) -> tuple[int, float]:
         """SIGTERM to the containerised python; its exit code and how long it took to exit."""

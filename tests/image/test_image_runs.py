@@ -186,7 +186,7 @@ def test_the_image_runs_the_job_as_10001_gets_ready_and_drains_on_sigterm(
         first.kill()
     log = first.log.read_text()
     assert code == 0, log[-3000:]
-    assert "drained: every in-flight batch finished" in log, log[-3000:]
+    assert "drained: every" in log and "drain timeout reached" not in log, log[-3000:]
     _covered_below_commits(kafka_bootstrap, topics)
 
     second = ImageRun(container, built_image, settings, tmp_path / "second.log")

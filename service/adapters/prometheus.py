@@ -19,6 +19,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFam
 
 from service import __version__
 from service.core import ports
+from service.core.health import READY, STARTING
 
 PREFIX = "subscription_upserter"
 
@@ -179,8 +180,10 @@ class Metrics:
             "Bytes of events consumed whose outcome is not yet delivered.",
             registry=registry,
         )
-        self.ready: ports.Gauge = Gauge(
-            _name("ready"), "1 when the service is ready to work (see /readyz).", registry=registry
+        self.ready: ports.Readiness = ReadinessGauge(
+            _name("ready"),
+            "1 when the service is ready to work (see /readyz), else 0; `reason` says why not.",
+            registry,
         )
         self.delivery_errors: ports.Counter = Counter(
             _name("delivery_errors"),
@@ -308,6 +311,33 @@ class ReportedGauge:
         value = self._value
         if value is not None and self._monotonic() < self._expires_at:
             family.add_metric([], value)
+        yield family
+
+
+class ReadinessGauge:
+    """The readiness gauge: one series, `{reason="ok"} 1` while ready, else 0 with the reason
+    (starting, credentials, daily_limit, shutdown), so an alert can say why no pod is ready.
+
+    A custom collector rather than a labelled Gauge: the reason series is replaced, never
+    added to, so no pod ever exports a stale second reason.
+    """
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self._name, self._documentation = name, documentation
+        self._reason = STARTING
+        registry.register(self)
+
+    def set(self, reason: str) -> None:
+        """The current reason (Health.readiness()); READY ("ok") means ready."""
+        self._reason = reason
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(self._name, self._documentation, labels=["reason"])
+
+    def collect(self) -> Iterator[Metric]:
+        reason = self._reason
+        family = GaugeMetricFamily(self._name, self._documentation, labels=["reason"])
+        family.add_metric([reason], 1.0 if reason == READY else 0.0)
         yield family
 
 

@@ -15,6 +15,8 @@ from service.core.clock import Clock
 AUTH_BLOCK = "credentials"
 DAILY_BLOCK = "daily_limit"
 SENDING_BLOCKS = (AUTH_BLOCK, DAILY_BLOCK)
+READY = "ok"
+STARTING = "starting"
 
 
 class Health:
@@ -66,6 +68,14 @@ class Health:
         if silent > self._stall_after_s:
             return False, f"main loop silent for {silent:.0f}s"
         return True, "ok"
+
+    def readiness(self) -> str:
+        """One bounded word for the readiness gauge: READY, or why not (STARTING, or the
+        first block name as /readyz lists them: credentials, daily_limit, shutdown)."""
+        with self._lock:
+            if not self._started:
+                return STARTING
+            return min(self._blocks, default=READY)
 
     def ready(self) -> tuple[bool, list[str]]:
         with self._lock:

@@ -141,6 +141,12 @@ class ReportedGauge(Protocol):
     def set(self, value: float, valid_for_s: float = ...) -> None: ...
 
 
+class Readiness(Protocol):
+    """Readiness as a gauge: ready, or one bounded word saying why not."""
+
+    def set(self, reason: str) -> None: ...
+
+
 class Metrics(Protocol):
     """The metrics the loop updates, by role; names and help texts live in the adapter."""
 
@@ -169,7 +175,7 @@ class Metrics(Protocol):
     in_flight_batches: Gauge
     buffered_events: Gauge
     buffered_bytes: Gauge
-    ready: Gauge
+    ready: Readiness
     delivery_errors: Counter
     # Kafka
     paused_partitions: Gauge

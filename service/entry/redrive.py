@@ -11,15 +11,20 @@ read back from the input topic at its source position while retention keeps it (
 against the recorded sha256); one whose original is gone is skipped and counted. Records
 already redriven `max_redrives` times are skipped, which stops loops. Progress is committed
 only after the producer has delivered everything, so a second run resends nothing;
-`--dry-run` lists what would be sent and commits nothing.
+`--dry-run` lists what would be sent and commits nothing. SIGTERM or SIGINT (a Kubernetes
+Job's pod being stopped) ends the reading: what was sent is delivered and committed, the run
+exits 0, and the next run carries on from there.
 """
 
 from __future__ import annotations
 
 import hashlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -63,14 +68,17 @@ class Summary:
     skipped_by_filter: int = 0
     skipped_by_loop_guard: int = 0
     skipped_original_gone: int = 0
+    stopped: bool = False
     lines: list[str] = field(default_factory=list)
 
     def line(self, *, dry_run: bool) -> str:
         verb = "would send" if dry_run else "sent"
+        stopped = "; stopped by a signal, the next run carries on" if self.stopped else ""
         return (
             f"redrive: {verb} {self.sent}, skipped by filter {self.skipped_by_filter}, "
             f"skipped by loop guard {self.skipped_by_loop_guard}, "
             f"skipped as cut with the original gone {self.skipped_original_gone}"
+            f"{stopped}"
         )
 
 
@@ -165,8 +173,37 @@ def selected(
     return options.until is None or instant < options.until
 
 
-def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdout) -> int:
-    """Run one redrive pass; prints one line per record (dry run or loop guard) and a summary."""
+@contextmanager
+def _stopped_by_signals(stop: threading.Event) -> Iterator[None]:
+    """While inside, SIGTERM and SIGINT set `stop` (only the main thread can take signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def redrive(
+    settings: Settings,
+    options: RedriveOptions,
+    out: TextIO = sys.stdout,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run one redrive pass; prints one line per record (dry run or loop guard) and a summary.
+    Reading ends early when `stop` is set (by SIGTERM or SIGINT when none is given)."""
+    stop = stop or threading.Event()
+    with _stopped_by_signals(stop):
+        return _redrive(settings, options, out, stop)
+
+
+def _redrive(
+    settings: Settings, options: RedriveOptions, out: TextIO, stop: threading.Event
+) -> int:
     common = kafka_common_config(settings, "subscription-upserter-redrive")
     group = options.group or f"{settings.kafka_group_id}-redrive"
     with settings_refusals_as_config_errors():
@@ -213,7 +250,7 @@ def redrive(settings: Settings, options: RedriveOptions, out: TextIO = sys.stdou
 
         reader = _Reader(options, summary, send, originals, out)
         try:
-            positions = _read(consumer, settings.kafka_dlq_topic, ranges, reader)
+            positions = _read(consumer, settings.kafka_dlq_topic, ranges, reader, stop)
         finally:
             originals.close()
         if producer is not None:
@@ -281,16 +318,21 @@ def _committed(
 
 
 def _read(
-    consumer: Consumer, dlq: str, ranges: dict[int, tuple[int, int]], reader: _Reader
+    consumer: Consumer,
+    dlq: str,
+    ranges: dict[int, tuple[int, int]],
+    reader: _Reader,
+    stop: threading.Event,
 ) -> dict[int, int]:
-    """Process every record in `ranges`; returns the next offset to commit per partition."""
+    """Process every record in `ranges` (until `stop` is set); returns the next offset to
+    commit per partition."""
     positions = {partition: start for partition, (start, _) in ranges.items()}
     if not ranges:
         return positions
     consumer.assign([TopicPartition(dlq, p, start) for p, (start, _) in ranges.items()])
     pending = set(ranges)
     last_progress = time.monotonic()
-    while pending:
+    while pending and not stop.is_set():
         if time.monotonic() - last_progress > reader.options.idle_timeout_s:
             raise ServiceError(
                 f"redrive stopped, nothing committed: no progress on {dlq} partitions "
@@ -318,6 +360,7 @@ def _read(
         positions[partition] = offset + 1
         if offset + 1 >= ranges[partition][1]:
             pending.discard(partition)
+    reader.summary.stopped = bool(pending)
     return positions
 
 

@@ -371,7 +371,7 @@ class Pipeline:
             return
         self._next_gauges = now + _GAUGE_INTERVAL_S
         self._report_partition_share()
-        self._metrics.ready.set(1 if self._health.ready()[0] else 0)
+        self._metrics.ready.set(self._health.readiness())
         self._metrics.in_flight_batches.set(self._workers.in_flight)
         self._metrics.buffered_events.set(self._tracker.unfinished())
         self._metrics.buffered_bytes.set(max(self._buffered_bytes(), 0))

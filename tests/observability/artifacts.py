@@ -1,10 +1,17 @@
 """The observability artifacts (dashboard, alert rules) loaded for tests, and the metric names
-the service exports, so tests compare what operators query with what the service serves."""
+the service exports, so tests compare what operators query with what the service serves.
+
+The alert rules are the chart's: rendered with `helm template` (the PrometheusRule of a
+release RELEASE in NAMESPACE, required values from the chart's ci/default-values.yaml), as a
+cluster would get them.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,13 +20,18 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from service.adapters.prometheus import Metrics
+from tests.packaging.helm_tool import ensure_helm, required_tool
 
 REPO = Path(__file__).resolve().parents[2]
-CHART_FILES = REPO / "helm" / "subscription-upserter" / "files"
+CHART = REPO / "helm" / "subscription-upserter"
+CHART_FILES = CHART / "files"
 DASHBOARD = CHART_FILES / "dashboard.json"
-ALERTS = CHART_FILES / "alerts.yaml"
 ALERT_TESTS = Path(__file__).resolve().parent / "alerts_test.yaml"
 METRIC_NAME = re.compile(r"subscription_upserter_[a-z_]+")
+# The release the promtool tests' series belong to: its job label is the full name.
+RELEASE = "upserter"
+NAMESPACE = "prod"
+JOB = "upserter-subscription-upserter"
 
 _SAMPLE_SUFFIXES = {
     "counter": ("_total", "_created"),
@@ -68,8 +80,32 @@ def load_dashboard() -> dict[str, Any]:
     return document
 
 
-def load_rules() -> list[dict[str, Any]]:
-    document = yaml.safe_load(ALERTS.read_text())
+@functools.cache
+def rendered_rule_groups(namespace: str = NAMESPACE, *settings: str) -> dict[str, Any]:
+    """The `spec` (rule groups) of the chart's PrometheusRule for release RELEASE in
+    `namespace`; `settings` are extra values, `key=<JSON>` (helm's --set-json)."""
+    helm = required_tool(ensure_helm, "helm")
+    overrides = [arg for setting in settings for arg in ("--set-json", setting)]
+    result = subprocess.run(
+        [str(helm), "template", RELEASE, str(CHART), "--namespace", namespace,
+         "--values", str(CHART / "ci" / "default-values.yaml"),
+         "--set", "prometheusRule.enabled=true", *overrides,
+         "--show-only", "templates/prometheusrule.yaml", "--kube-version", "1.33.0"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    spec: dict[str, Any] = yaml.safe_load(result.stdout)["spec"]
+    return spec
+
+
+def write_rule_file(path: Path, namespace: str = NAMESPACE) -> Path:
+    """The rendered rule groups as a Prometheus rule file at `path`."""
+    path.write_text(yaml.safe_dump(rendered_rule_groups(namespace), sort_keys=False))
+    return path
+
+
+def load_rules(namespace: str = NAMESPACE, *settings: str) -> list[dict[str, Any]]:
+    document = rendered_rule_groups(namespace, *settings)
     return [rule for group in document["groups"] for rule in group["rules"]]
 
 

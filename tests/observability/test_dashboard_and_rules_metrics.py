@@ -21,8 +21,16 @@ from tests.observability.artifacts import (
 )
 
 FILTER = ('namespace=~"$namespace"', 'pod=~"$pod"')
-SELECTOR = re.compile(r"subscription_upserter_[a-z_]+\{([^}]*)\}")
+SELECTOR = re.compile(r"(?:subscription_upserter|process)_[a-z_]+\{([^}]*)\}")
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+# The health row's stats, left to right: what on-call looks at first.
+HEALTH = [
+    "Ready replicas",
+    "Consuming partitions",
+    "Daily budget left",
+    "Error ratio",
+    "Oldest unfinished event",
+]
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +76,7 @@ def test_every_panel_and_alert_queries_some_service_metric(dashboard: dict[str, 
     without = [
         q.origin
         for q in queries
-        if not referenced_metric_names(q.expr) and not q.expr.startswith("up{")
+        if not referenced_metric_names(q.expr) and not re.search(r"\bup\{", q.expr)
     ]
     assert without == []
 
@@ -93,12 +101,17 @@ def test_dashboard_variables_pick_datasource_namespace_and_pod(dashboard: dict[s
         assert variables[name]["includeAll"] and variables[name]["allValue"] == ".*"
 
 
+def _charts(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """The panels that show data (rows only group them)."""
+    return [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+
+
 def test_every_panel_has_a_description_a_unit_and_the_datasource_variable(
     dashboard: dict[str, Any],
 ) -> None:
     panels = dashboard["panels"]
     assert len({p["id"] for p in panels}) == len(panels)
-    for panel in panels:
+    for panel in _charts(dashboard):
         title = panel["title"]
         assert panel.get("description", "").strip(), title
         assert panel["fieldConfig"]["defaults"].get("unit"), title
@@ -140,3 +153,27 @@ def test_dashboard_covers_the_operators_questions(dashboard: dict[str, Any]) -> 
         "ready",
     ):
         assert f"subscription_upserter_{metric}{{" in exprs, metric
+    for metric in ("cpu_seconds_total", "resident_memory_bytes", "start_time_seconds"):
+        assert f"process_{metric}{{" in exprs, metric
+
+
+def test_the_dashboard_opens_on_a_health_row(dashboard: dict[str, Any]) -> None:
+    first, *rest = dashboard["panels"]
+    assert first["type"] == "row" and first["title"] == "Health"
+    assert first["gridPos"]["y"] == 0
+    row_height = first["gridPos"]["h"]
+    stats = [p for p in rest if p["gridPos"]["y"] == row_height]
+    assert [p["title"] for p in sorted(stats, key=lambda p: p["gridPos"]["x"])] == HEALTH
+    assert all(p["type"] == "stat" for p in stats)
+    assert sum(p["gridPos"]["w"] for p in stats) == 24
+    below = [p for p in rest if p not in stats]
+    assert min(p["gridPos"]["y"] for p in below) >= row_height + stats[0]["gridPos"]["h"]
+
+
+def test_process_panels_show_only_the_services_own_pods(dashboard: dict[str, Any]) -> None:
+    # process_* series come from every Python (or Go) process in the namespace: each query
+    # keeps those of pods that report the service's build info.
+    process = [q for q in panel_queries(dashboard) if "process_" in q.expr]
+    assert len(process) == 3
+    for query in process:
+        assert "and on (namespace, pod) subscription_upserter_build_info{" in query.expr

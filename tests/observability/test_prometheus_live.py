@@ -33,8 +33,15 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 NAMESPACE = "obs-test"
 POD = "upserter-0"
+JOB = "subscription-upserter"
+# The chart's rules for a release scraped as JOB in NAMESPACE; three dead letters in a
+# minute are far below the default rate threshold, so this run lowers it to see it fire.
+RULE_SETTINGS = (
+    f'serviceMonitor.jobLabel="{JOB}"',
+    "prometheusRule.alerts.deadLetters.threshold=0.01",
+)
 GOOD_EVENTS = 300
-BAD_EVENTS = [
+BAD_EVENTS: list[tuple[bytes | None, bytes | None]] = [
     (b"bad-1", b"{not json"),
     (b"bad-2", b'{"id": "sub-x", "properties": {"a": {"b": 1}}}'),
     (None, b'{"properties": {}}'),
@@ -46,7 +53,7 @@ ALLOWED_EMPTY_TARGETS = {
 }
 # Alert expressions that must return data (fire) after this run, and those that may.
 EXPECTED_FIRING = {
-    "alert SubscriptionUpserterDeadLetters": "bad events go to the dead-letter topic",
+    "alert SubscriptionUpserterDeadLetters": "two waves of bad events go to the dead-letter topic",
 }
 MAY_FIRE = {
     "alert SubscriptionUpserterHubSpotErrorRate": "503s and 429s, but it needs over 50 requests",
@@ -95,7 +102,7 @@ class Prometheus:
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
                 {
-                    "job_name": "subscription-upserter",
+                    "job_name": JOB,
                     "static_configs": [
                         {"targets": [target], "labels": {"namespace": NAMESPACE, "pod": POD}}
                     ],
@@ -191,6 +198,13 @@ def test_every_dashboard_query_and_alert_evaluates_on_a_real_run(
             )
             assert service.metric("subscription_upserter_hubspot_rate_limited_total") >= 1
             assert service.metric("subscription_upserter_hubspot_retries_total") >= 3
+            # Dead letters alert on a rate: the same bad events again make their series grow.
+            produce(bootstrap, topics.input, BAD_EVENTS)
+            wait_until(
+                lambda: prometheus.value("sum(subscription_upserter_dead_letters_total)") >= 6,
+                60,
+                "a second wave of dead letters scraped",
+            )
             time.sleep(15)  # a few more scrapes so rates and deltas have several samples
             _assert_panels_return_data(prometheus)
             _assert_alerts_fire_as_the_run_implies(prometheus)
@@ -211,7 +225,7 @@ def _assert_panels_return_data(prometheus: Prometheus) -> None:
 
 def _assert_alerts_fire_as_the_run_implies(prometheus: Prometheus) -> None:
     firing: set[str] = set()
-    for query in alert_queries(load_rules()):
+    for query in alert_queries(load_rules(NAMESPACE, *RULE_SETTINGS)):
         reply = prometheus.query(query.expr)
         assert reply["status"] == "success", (query.origin, reply)
         if reply["data"]["result"]:

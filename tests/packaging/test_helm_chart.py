@@ -1,5 +1,8 @@
 """The Helm chart, rendered with `helm template` and checked object by object.
 
+The renders use the chart's ci/*-values.yaml (required values only, everything enabled with
+KEDA, the HPA variant), the files `helm lint` checks too.
+
 Needs helm (found or installed by `helm_tool`; a skip without it, a failure under CI=true).
 Built-in kinds are validated against the Kubernetes 1.33 schemas (kubernetes-validate,
 offline, strict); the custom resources (ServiceMonitor, PrometheusRule, ScaledObject) are
@@ -9,9 +12,7 @@ checked by the assertions here.
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,27 +22,32 @@ import pytest
 import yaml
 
 from service.entry.settings import SECRET_FIELDS, Settings
+from tests.packaging.rendering import (
+    CI_VALUES,
+    EVERYTHING,
+    FULLNAME,
+    KUBERNETES_VERSION,
+    NAMESPACE,
+    REQUIRED,
+    Manifest,
+    merge,
+    one,
+    render,
+    run_template,
+)
 
 pytestmark = pytest.mark.timeout(1800)  # the first run may build helm from source
 
-KUBERNETES_VERSION = "1.33.0"
-RELEASE = "upserter"
-NAMESPACE = "streaming"
-FULLNAME = "upserter-subscription-upserter"
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
 
-FAKE_TOKEN = "pat-na1-FAKE-TOKEN-0f5e7c1a-must-not-leak"
-FAKE_CLIENT_SECRET = "FAKE-CLIENT-SECRET-9b2d-must-not-leak"
-FAKE_REFRESH_TOKEN = "FAKE-REFRESH-TOKEN-4c8e-must-not-leak"
-FAKE_KAFKA_PASSWORD = "FAKE-KAFKA-PASSWORD-77aa-must-not-leak"
-FAKE_SSL_KEY_PASSWORD = "FAKE-SSL-KEY-PASSWORD-3e1f-must-not-leak"
-FAKE_OAUTH_CLIENT_SECRET = "FAKE-KAFKA-OAUTH-SECRET-5d09-must-not-leak"
-# librdkafka passthrough settings: a credential among plain settings, numbers and booleans.
-FAKE_EXTRA_CONFIG: dict[str, Any] = {
-    "sasl.oauthbearer.client.secret": FAKE_OAUTH_CLIENT_SECRET,
-    "enable.ssl.certificate.verification": True,
-    "message.max.bytes": 2000000,
-}
+
+FAKE_TOKEN: str = EVERYTHING["secrets"]["hubspotAccessToken"]
+FAKE_CLIENT_SECRET: str = EVERYTHING["secrets"]["hubspotClientSecret"]
+FAKE_REFRESH_TOKEN: str = EVERYTHING["secrets"]["hubspotRefreshToken"]
+FAKE_KAFKA_PASSWORD: str = EVERYTHING["secrets"]["kafkaSaslPassword"]
+FAKE_SSL_KEY_PASSWORD: str = EVERYTHING["secrets"]["kafkaSslKeyPassword"]
+FAKE_EXTRA_CONFIG: dict[str, Any] = EVERYTHING["secrets"]["kafkaExtraConfig"]
+FAKE_OAUTH_CLIENT_SECRET: str = FAKE_EXTRA_CONFIG["sasl.oauthbearer.client.secret"]
 # The Secret value Helm's toJson makes of it: compact, keys sorted.
 FAKE_EXTRA_CONFIG_JSON = json.dumps(FAKE_EXTRA_CONFIG, separators=(",", ":"), sort_keys=True)
 FAKE_SECRETS = (
@@ -53,35 +59,6 @@ FAKE_SECRETS = (
     FAKE_OAUTH_CLIENT_SECRET,
     FAKE_EXTRA_CONFIG_JSON,
 )
-
-Manifest = dict[str, Any]
-
-REQUIRED: dict[str, Any] = {
-    "config": {"kafkaBootstrapServers": "kafka-0.kafka:9092", "hubspotIdProperty": "sub_id"},
-    "secrets": {"hubspotAccessToken": FAKE_TOKEN},
-}
-
-EVERYTHING_ENABLED: dict[str, Any] = {
-    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
-    "prometheusRule": {"enabled": True},
-    "grafanaDashboard": {"enabled": True},
-    "podDisruptionBudget": {"enabled": True},
-    "keda": {"enabled": True, "authenticationRef": "kafka-sasl"},
-    "networkPolicy": {"enabled": True},
-    "hubspotTokenFile": {"enabled": True, "secretName": "hubspot-token"},
-    "serviceAccount": {"create": True, "annotations": {"example.com/role": "upserter"}},
-    "extraEnv": [{"name": "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM", "value": "https"}],
-    "extraVolumes": [{"name": "kafka-ca", "configMap": {"name": "kafka-ca"}}],
-    "extraVolumeMounts": [{"name": "kafka-ca", "mountPath": "/etc/kafka-ca", "readOnly": True}],
-    "secrets": {
-        "hubspotAccessToken": FAKE_TOKEN,
-        "hubspotClientSecret": FAKE_CLIENT_SECRET,
-        "hubspotRefreshToken": FAKE_REFRESH_TOKEN,
-        "kafkaSaslPassword": FAKE_KAFKA_PASSWORD,
-        "kafkaSslKeyPassword": FAKE_SSL_KEY_PASSWORD,
-        "kafkaExtraConfig": FAKE_EXTRA_CONFIG,
-    },
-}
 
 # Every non-secret contract setting: its config.* value (not the default), and the ConfigMap
 # value it must become under the field's upper-cased name.
@@ -166,47 +143,8 @@ SECRET_SETTINGS: dict[str, tuple[str, Any, str]] = {
 }
 
 
-def _merge(base: dict[str, Any], *overlays: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for overlay in overlays:
-        for key, value in overlay.items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = _merge(merged[key], value)
-            else:
-                merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _run_template(
-    helm: Path, chart: Path, values: dict[str, Any], tmp_path: Path
-) -> subprocess.CompletedProcess[str]:
-    values_file = tmp_path / f"values-{len(list(tmp_path.iterdir()))}.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    return subprocess.run(
-        [str(helm), "template", RELEASE, str(chart), "--namespace", NAMESPACE,
-         "--values", str(values_file), "--kube-version", KUBERNETES_VERSION],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-
-
-def _render(helm: Path, chart: Path, values: dict[str, Any], tmp_path: Path) -> list[Manifest]:
-    result = _run_template(helm, chart, values, tmp_path)
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-def _one(manifests: list[Manifest], kind: str, name: str | None = None) -> Manifest:
-    found = [
-        m
-        for m in manifests
-        if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)
-    ]
-    assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
-    return found[0]
-
-
 def _container(manifests: list[Manifest]) -> Manifest:
-    containers: list[Manifest] = _one(manifests, "Deployment")["spec"]["template"]["spec"][
+    containers: list[Manifest] = one(manifests, "Deployment")["spec"]["template"]["spec"][
         "containers"
     ]
     assert len(containers) == 1
@@ -214,47 +152,28 @@ def _container(manifests: list[Manifest]) -> Manifest:
 
 
 def _config_data(manifests: list[Manifest]) -> dict[str, str]:
-    data: dict[str, str] = _one(manifests, "ConfigMap", FULLNAME)["data"]
+    data: dict[str, str] = one(manifests, "ConfigMap", FULLNAME)["data"]
     return data
 
 
-@pytest.fixture(scope="module")
-def defaults(
-    helm: Path, chart_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> list[Manifest]:
-    return _render(helm, chart_dir, REQUIRED, tmp_path_factory.mktemp("defaults"))
-
-
-@pytest.fixture(scope="module")
-def everything(
-    helm: Path, chart_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> list[Manifest]:
-    values = _merge(REQUIRED, EVERYTHING_ENABLED)
-    return _render(helm, chart_dir, values, tmp_path_factory.mktemp("everything"))
-
-
-@pytest.fixture(scope="module")
-def everything_hpa(
-    helm: Path, chart_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> list[Manifest]:
-    values = _merge(
-        REQUIRED, EVERYTHING_ENABLED, {"keda": {"enabled": False}, "autoscaling": {"enabled": True}}
-    )
-    return _render(helm, chart_dir, values, tmp_path_factory.mktemp("hpa"))
-
-
-def test_helm_lint_strict_passes_with_the_required_values(
-    helm: Path, chart_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    "values_file", sorted(CI_VALUES.glob("*-values.yaml")), ids=lambda path: path.name
+)
+def test_helm_lint_strict_passes_with_each_ci_values_file(
+    helm: Path, chart_dir: Path, values_file: Path
 ) -> None:
-    for values in (REQUIRED, _merge(REQUIRED, EVERYTHING_ENABLED)):
-        values_file = tmp_path / "values.yaml"
-        values_file.write_text(yaml.safe_dump(values))
-        result = subprocess.run(
-            [str(helm), "lint", "--strict", str(chart_dir), "--values", str(values_file),
-             "--kube-version", KUBERNETES_VERSION],
-            capture_output=True, text=True, check=False, timeout=120,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout + result.stderr
+    result = subprocess.run(
+        [str(helm), "lint", "--strict", str(chart_dir), "--values", str(values_file),
+         "--kube-version", KUBERNETES_VERSION],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_ci_values_files_are_the_ones_the_tests_render() -> None:
+    assert sorted(path.name for path in CI_VALUES.glob("*-values.yaml")) == [
+        "default-values.yaml", "everything-values.yaml", "hpa-values.yaml"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", ["defaults", "everything", "everything_hpa"])
@@ -274,18 +193,19 @@ def test_rendered_builtin_objects_validate_against_kubernetes_schemas(
 def test_defaults_render_only_the_core_objects(defaults: list[Manifest]) -> None:
     kinds = sorted(m["kind"] for m in defaults)
     assert kinds == sorted(
-        ["ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"]
-    )
+        ["ConfigMap", "Deployment", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount",
+         "Pod"]  # the helm test hook
+    )  # fmt: skip
 
 
 def test_every_optional_object_renders_when_enabled(
     everything: list[Manifest], everything_hpa: list[Manifest]
 ) -> None:
     kinds = {m["kind"] for m in everything}
-    assert {"ServiceMonitor", "PrometheusRule", "ScaledObject", "NetworkPolicy",
-            "PodDisruptionBudget", "ServiceAccount", "Secret"} <= kinds  # fmt: skip
+    assert {"ServiceMonitor", "PrometheusRule", "ScaledObject", "NetworkPolicy", "Pod",
+            "PodDisruptionBudget", "ServiceAccount", "Secret", "CronJob"} <= kinds  # fmt: skip
     assert len([m for m in everything if m["kind"] == "ConfigMap"]) == 2
-    assert "HorizontalPodAutoscaler" in {m["kind"] for m in everything_hpa}
+    assert {"HorizontalPodAutoscaler", "Job"} <= {m["kind"] for m in everything_hpa}
     assert "ScaledObject" not in {m["kind"] for m in everything_hpa}
 
 
@@ -303,15 +223,15 @@ def test_every_setting_is_settable_and_becomes_its_env_var(
     config = {key: value for key, value, _ in ALL_SETTINGS.values()}
     secrets = {key: value for key, value, _ in SECRET_SETTINGS.values()}
     # One replica: a chart-set transactional id is refused with more (replicas fence each other).
-    values = _merge(
+    values = merge(
         REQUIRED,
         {"config": config, "secrets": secrets, "terminationGracePeriodSeconds": 60,
          "replicaCount": 1},
     )  # fmt: skip
-    manifests = _render(helm, chart_dir, values, tmp_path)
+    manifests = render(helm, chart_dir, values, tmp_path)
     data = _config_data(manifests)
     assert data == {field.upper(): env for field, (_, _, env) in ALL_SETTINGS.items()}
-    secret = _one(manifests, "Secret")
+    secret = one(manifests, "Secret")
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert decoded == {field.upper(): env for field, (_, _, env) in SECRET_SETTINGS.items()}
     # The service accepts what the chart renders (ConfigMap + Secret as its environment).
@@ -352,7 +272,7 @@ def test_default_config_matches_the_service_defaults(defaults: list[Manifest]) -
     }
     assert {"HUBSPOT_CA_BUNDLE", "KAFKA_SASL_MECHANISM", "KAFKA_TRANSACTIONAL_ID"} <= unset
     assert not unset & set(data)
-    decoded = {k: base64.b64decode(v).decode() for k, v in _one(defaults, "Secret")["data"].items()}
+    decoded = {k: base64.b64decode(v).decode() for k, v in one(defaults, "Secret")["data"].items()}
     assert decoded == {"HUBSPOT_ACCESS_TOKEN": FAKE_TOKEN}  # empty secrets stay unset
 
 
@@ -371,7 +291,7 @@ def test_no_secret_value_appears_outside_a_secret(
 
 
 def test_secrets_reach_the_pod_only_by_reference(everything: list[Manifest]) -> None:
-    secret = _one(everything, "Secret")
+    secret = one(everything, "Secret")
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert decoded == {
         "HUBSPOT_ACCESS_TOKEN": FAKE_TOKEN,
@@ -390,10 +310,10 @@ def test_secrets_reach_the_pod_only_by_reference(everything: list[Manifest]) -> 
 def test_existing_secret_is_referenced_and_no_secret_is_made(
     helm: Path, chart_dir: Path, tmp_path: Path
 ) -> None:
-    values = _merge(
+    values = merge(
         REQUIRED, {"secrets": {"existingSecret": "upserter-creds", "hubspotAccessToken": ""}}
     )
-    manifests = _render(helm, chart_dir, values, tmp_path)
+    manifests = render(helm, chart_dir, values, tmp_path)
     assert not [m for m in manifests if m["kind"] == "Secret"]
     refs = [s["secretRef"]["name"] for s in _container(manifests)["envFrom"] if "secretRef" in s]
     assert refs == ["upserter-creds"]
@@ -402,8 +322,8 @@ def test_existing_secret_is_referenced_and_no_secret_is_made(
 def test_missing_hubspot_credentials_fail_the_render(
     helm: Path, chart_dir: Path, tmp_path: Path
 ) -> None:
-    values = _merge(REQUIRED, {"secrets": {"hubspotAccessToken": ""}})
-    result = _run_template(helm, chart_dir, values, tmp_path)
+    values = merge(REQUIRED, {"secrets": {"hubspotAccessToken": ""}})
+    result = run_template(helm, chart_dir, values, tmp_path)
     assert result.returncode != 0 and "HubSpot credentials missing" in result.stderr
 
 
@@ -433,7 +353,7 @@ SASL_SCRAM = {
 def test_incomplete_kafka_sasl_settings_fail_the_render(
     helm: Path, chart_dir: Path, tmp_path: Path, overlay: dict[str, Any], message: str
 ) -> None:
-    result = _run_template(helm, chart_dir, _merge(REQUIRED, SASL_SCRAM, overlay), tmp_path)
+    result = run_template(helm, chart_dir, merge(REQUIRED, SASL_SCRAM, overlay), tmp_path)
     assert result.returncode != 0 and message in result.stderr, result.stderr
 
 
@@ -453,7 +373,7 @@ def test_incomplete_kafka_sasl_settings_fail_the_render(
 def test_complete_kafka_security_settings_render(
     helm: Path, chart_dir: Path, tmp_path: Path, overlay: dict[str, Any]
 ) -> None:
-    result = _run_template(helm, chart_dir, _merge(REQUIRED, SASL_SCRAM, overlay), tmp_path)
+    result = run_template(helm, chart_dir, merge(REQUIRED, SASL_SCRAM, overlay), tmp_path)
     assert result.returncode == 0, result.stderr
 
 
@@ -464,14 +384,14 @@ def test_probes_and_ports_match_the_service_endpoints(defaults: list[Manifest]) 
     assert container["startupProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["args"] == ["run"]
-    service = _one(defaults, "Service")
+    service = one(defaults, "Service")
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
     ]
 
 
 def test_pod_is_hardened_and_writes_only_to_tmp(defaults: list[Manifest]) -> None:
-    pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
+    pod = one(defaults, "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -489,10 +409,10 @@ def test_pod_is_hardened_and_writes_only_to_tmp(defaults: list[Manifest]) -> Non
 
 
 def test_pods_spread_over_zones_and_nodes(defaults: list[Manifest]) -> None:
-    pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
+    pod = one(defaults, "Deployment")["spec"]["template"]["spec"]
     keys = [c["topologyKey"] for c in pod["topologySpreadConstraints"]]
     assert keys == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
-    selector = _one(defaults, "Deployment")["spec"]["selector"]["matchLabels"]
+    selector = one(defaults, "Deployment")["spec"]["selector"]["matchLabels"]
     assert all(
         c["labelSelector"]["matchLabels"] == selector for c in pod["topologySpreadConstraints"]
     )
@@ -500,7 +420,7 @@ def test_pods_spread_over_zones_and_nodes(defaults: list[Manifest]) -> None:
 
 def _grace_values(grace: float, drain: float, timeout: float) -> dict[str, object]:
     """Required values with a grace period, drain timeout and HubSpot request timeout."""
-    return _merge(
+    return merge(
         REQUIRED,
         {"terminationGracePeriodSeconds": grace,
          "config": {"drainTimeoutS": drain, "hubspotTimeoutS": timeout}},
@@ -510,7 +430,7 @@ def _grace_values(grace: float, drain: float, timeout: float) -> dict[str, objec
 def test_grace_period_covers_drain_one_hubspot_request_and_a_flush(
     defaults: list[Manifest],
 ) -> None:
-    pod = _one(defaults, "Deployment")["spec"]["template"]["spec"]
+    pod = one(defaults, "Deployment")["spec"]["template"]["spec"]
     data = _config_data(defaults)
     needed = float(data["DRAIN_TIMEOUT_S"]) + float(data["HUBSPOT_TIMEOUT_S"]) + 25
     assert pod["terminationGracePeriodSeconds"] >= needed
@@ -525,7 +445,7 @@ def test_grace_period_short_of_drain_request_and_flush_fails_the_render(
     helm: Path, chart_dir: Path, tmp_path: Path, times: tuple[int, float, float]
 ) -> None:
     values = _grace_values(*times)
-    result = _run_template(helm, chart_dir, values, tmp_path)
+    result = run_template(helm, chart_dir, values, tmp_path)
     assert result.returncode != 0
     assert "must be at least config.drainTimeoutS + config.hubspotTimeoutS + 25" in result.stderr, (
         result.stderr
@@ -537,23 +457,23 @@ def test_grace_period_of_drain_request_and_flush_renders(
     helm: Path, chart_dir: Path, tmp_path: Path, times: tuple[int, float, float]
 ) -> None:
     values = _grace_values(*times)
-    assert _run_template(helm, chart_dir, values, tmp_path).returncode == 0
+    assert run_template(helm, chart_dir, values, tmp_path).returncode == 0
 
 
 def test_config_checksum_rolls_the_pods_when_settings_change(
     helm: Path, chart_dir: Path, tmp_path: Path, defaults: list[Manifest]
 ) -> None:
     def checksum(manifests: list[Manifest]) -> str:
-        value: str = _one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"][
+        value: str = one(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"][
             "checksum/config"
         ]
         return value
 
-    changed_config = _render(
-        helm, chart_dir, _merge(REQUIRED, {"config": {"batchMaxSize": 10}}), tmp_path
+    changed_config = render(
+        helm, chart_dir, merge(REQUIRED, {"config": {"batchMaxSize": 10}}), tmp_path
     )
-    changed_secret = _render(
-        helm, chart_dir, _merge(REQUIRED, {"secrets": {"hubspotAccessToken": "x"}}), tmp_path
+    changed_secret = render(
+        helm, chart_dir, merge(REQUIRED, {"secrets": {"hubspotAccessToken": "x"}}), tmp_path
     )
     assert len(checksum(defaults)) == 64
     assert len({checksum(defaults), checksum(changed_config), checksum(changed_secret)}) == 3
@@ -562,54 +482,65 @@ def test_config_checksum_rolls_the_pods_when_settings_change(
 def test_dashboard_configmap_is_the_dashboard_file_byte_for_byte(
     everything: list[Manifest], chart_dir: Path
 ) -> None:
-    dashboard = _one(everything, "ConfigMap", f"{FULLNAME}-dashboard")
+    dashboard = one(everything, "ConfigMap", f"{FULLNAME}-dashboard")
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     (content,) = dashboard["data"].values()
     assert content.encode() == (chart_dir / "files" / "dashboard.json").read_bytes()
 
 
-def test_prometheus_rule_spec_is_the_alerts_file(
+def test_prometheus_rule_renders_every_alert_of_the_alerts_file(
     everything: list[Manifest], chart_dir: Path
 ) -> None:
-    rule = _one(everything, "PrometheusRule")
+    rule = one(everything, "PrometheusRule")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
-    assert rule["spec"] == yaml.safe_load((chart_dir / "files" / "alerts.yaml").read_text())
-    assert rule["spec"]["groups"], "the alerts file holds no rule groups"
+    (group,) = rule["spec"]["groups"]
+    listed = yaml.safe_load((chart_dir / "files" / "alerts.yaml").read_text())["alerts"]
+    assert [r["alert"] for r in group["rules"]] == [a["alert"] for a in listed]
+    for rendered in group["rules"]:
+        assert "${" not in json.dumps(rendered), f"unfilled placeholder in {rendered['alert']}"
+        assert rendered["labels"]["team"] == "streaming"  # additionalAlertLabels
 
 
 def test_service_monitor_scrapes_metrics_on_the_http_port(everything: list[Manifest]) -> None:
-    monitor = _one(everything, "ServiceMonitor")
+    monitor = one(everything, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
-    service_labels = _one(everything, "Service")["metadata"]["labels"]
+    service_labels = one(everything, "Service")["metadata"]["labels"]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service_labels.items()
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
 
 
-def test_service_monitor_sets_the_job_label_the_down_alert_selects(
-    helm: Path, chart_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("overlay", "job"),
+    [
+        ({}, FULLNAME),
+        ({"fullnameOverride": "orders-sync"}, "orders-sync"),
+        ({"serviceMonitor": {"jobLabel": "upserter-blue"}}, "upserter-blue"),
+    ],
+    ids=["release", "fullname-override", "job-label"],
+)
+def test_service_monitor_sets_the_job_label_every_alert_selects(
+    helm: Path, chart_dir: Path, tmp_path: Path, overlay: dict[str, Any], job: str
 ) -> None:
-    # The job label defaults to the Service name; a fullnameOverride without
-    # "subscription-upserter" in it must not leave SubscriptionUpserterDown matching nothing.
-    values = _merge(
+    # Two releases in one namespace get two jobs; the alerts select namespace and job.
+    values = merge(
         REQUIRED,
-        {"fullnameOverride": "orders-sync", "serviceMonitor": {"enabled": True},
-         "prometheusRule": {"enabled": True}},
-    )  # fmt: skip
-    manifests = _render(helm, chart_dir, values, tmp_path)
-    rules = _one(manifests, "PrometheusRule")["spec"]["groups"][0]["rules"]
-    down = next(rule for rule in rules if rule.get("alert") == "SubscriptionUpserterDown")
-    match = re.fullmatch(r'up\{job="([^"]+)"\} == 0', down["expr"].strip())
-    assert match, f"Down must select one exact job: {down['expr']}"
-    (endpoint,) = _one(manifests, "ServiceMonitor")["spec"]["endpoints"]
+        {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
+        overlay,
+    )
+    manifests = render(helm, chart_dir, values, tmp_path)
+    (endpoint,) = one(manifests, "ServiceMonitor")["spec"]["endpoints"]
     job_rules = [r for r in endpoint.get("relabelings", []) if r.get("targetLabel") == "job"]
-    assert job_rules == [{"action": "replace", "targetLabel": "job", "replacement": match.group(1)}]
+    assert job_rules == [{"action": "replace", "targetLabel": "job", "replacement": job}]
+    rules = one(manifests, "PrometheusRule")["spec"]["groups"][0]["rules"]
+    down = next(rule for rule in rules if rule["alert"] == "SubscriptionUpserterDown")
+    assert f'up{{namespace="{NAMESPACE}", job="{job}"}} == 0' in down["expr"]
 
 
 def test_keda_scales_the_deployment_on_consumer_group_lag(everything: list[Manifest]) -> None:
-    scaled = _one(everything, "ScaledObject")
+    scaled = one(everything, "ScaledObject")
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
     assert scaled["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1",
@@ -625,36 +556,36 @@ def test_keda_scales_the_deployment_on_consumer_group_lag(everything: list[Manif
     assert meta["bootstrapServers"] == "kafka-0.kafka:9092"
     assert meta["allowIdleConsumers"] == "false"
     assert all(isinstance(v, str) for v in meta.values())
-    assert "replicas" not in _one(everything, "Deployment")["spec"]
+    assert "replicas" not in one(everything, "Deployment")["spec"]
 
 
 def test_hpa_targets_the_deployment_and_owns_the_replica_count(
     everything_hpa: list[Manifest],
 ) -> None:
-    hpa = _one(everything_hpa, "HorizontalPodAutoscaler")
+    hpa = one(everything_hpa, "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"]["name"] == FULLNAME
-    assert "replicas" not in _one(everything_hpa, "Deployment")["spec"]
+    assert "replicas" not in one(everything_hpa, "Deployment")["spec"]
 
 
 def test_hpa_and_keda_together_are_refused(helm: Path, chart_dir: Path, tmp_path: Path) -> None:
-    values = _merge(REQUIRED, {"autoscaling": {"enabled": True}, "keda": {"enabled": True}})
-    assert _run_template(helm, chart_dir, values, tmp_path).returncode != 0
+    values = merge(REQUIRED, {"autoscaling": {"enabled": True}, "keda": {"enabled": True}})
+    assert run_template(helm, chart_dir, values, tmp_path).returncode != 0
 
 
 def test_keda_scaling_to_zero_is_refused_while_the_alerts_are_enabled(
     helm: Path, chart_dir: Path, tmp_path: Path
 ) -> None:
     # At zero replicas SubscriptionUpserterAbsent (critical) would fire in every idle period.
-    to_zero = _merge(REQUIRED, {"keda": {"enabled": True, "minReplicaCount": 0}})
-    refused = _run_template(
-        helm, chart_dir, _merge(to_zero, {"prometheusRule": {"enabled": True}}), tmp_path
+    to_zero = merge(REQUIRED, {"keda": {"enabled": True, "minReplicaCount": 0}})
+    refused = run_template(
+        helm, chart_dir, merge(to_zero, {"prometheusRule": {"enabled": True}}), tmp_path
     )
     assert refused.returncode != 0
     assert "keda.minReplicaCount 0" in refused.stderr, refused.stderr
-    assert _run_template(helm, chart_dir, to_zero, tmp_path).returncode == 0
-    one = _merge(to_zero, {"keda": {"minReplicaCount": 1}, "prometheusRule": {"enabled": True}})
-    assert _run_template(helm, chart_dir, one, tmp_path).returncode == 0
+    assert run_template(helm, chart_dir, to_zero, tmp_path).returncode == 0
+    one = merge(to_zero, {"keda": {"minReplicaCount": 1}, "prometheusRule": {"enabled": True}})
+    assert run_template(helm, chart_dir, one, tmp_path).returncode == 0
 
 
 @pytest.mark.parametrize(
@@ -671,17 +602,17 @@ def test_a_chart_set_transactional_id_with_several_replicas_fails_the_render(
 ) -> None:
     # Every replica would get the same id, and Kafka fences all but the newest producer.
     tx = {"config": {"deliveryGuarantee": "exactly_once", "kafkaTransactionalId": "upserter-tx"}}
-    result = _run_template(helm, chart_dir, _merge(REQUIRED, tx, scaling), tmp_path)
+    result = run_template(helm, chart_dir, merge(REQUIRED, tx, scaling), tmp_path)
     assert result.returncode != 0
     assert "config.kafkaTransactionalId" in result.stderr, result.stderr
-    single = _merge(REQUIRED, tx, {"replicaCount": 1})
-    assert _run_template(helm, chart_dir, single, tmp_path).returncode == 0
-    unset = _merge(REQUIRED, {"config": {"deliveryGuarantee": "exactly_once"}}, scaling)
-    assert _run_template(helm, chart_dir, unset, tmp_path).returncode == 0
+    single = merge(REQUIRED, tx, {"replicaCount": 1})
+    assert run_template(helm, chart_dir, single, tmp_path).returncode == 0
+    unset = merge(REQUIRED, {"config": {"deliveryGuarantee": "exactly_once"}}, scaling)
+    assert run_template(helm, chart_dir, unset, tmp_path).returncode == 0
 
 
 def test_network_policy_allows_dns_kafka_https_out_and_http_in(everything: list[Manifest]) -> None:
-    policy = _one(everything, "NetworkPolicy")["spec"]
+    policy = one(everything, "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
     egress_ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
@@ -736,7 +667,7 @@ def test_extra_env_is_passed_through(everything: list[Manifest]) -> None:
 def test_schema_rejects_bad_values(
     helm: Path, chart_dir: Path, tmp_path: Path, bad: dict[str, Any]
 ) -> None:
-    result = _run_template(helm, chart_dir, _merge(REQUIRED, bad), tmp_path)
+    result = run_template(helm, chart_dir, merge(REQUIRED, bad), tmp_path)
     assert result.returncode != 0
     assert "schema" in result.stderr.lower(), result.stderr
 

@@ -161,3 +161,174 @@ values are left out so the service's own defaults and "unset" semantics apply.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The job label the release's targets carry: the one the ServiceMonitor sets and every alert
+selects (a hand-written scrape config must set the same).
+*/}}
+{{- define "subscription-upserter.job" -}}
+{{- .Values.serviceMonitor.jobLabel | default (include "subscription-upserter.fullname" .) }}
+{{- end }}
+
+{{/*
+One alerting rule from files/alerts.yaml: `alert` (the file's entry), `settings`
+(prometheusRule.alerts.<key>), `root` (the chart context). Fills in the file's ${...}
+placeholders and adds `for`, the severity, the common labels and the runbook link.
+*/}}
+{{- define "subscription-upserter.alertRule" -}}
+{{- $root := .root }}
+{{- $s := .settings }}
+{{- $selector := printf "namespace=%q, job=%q" $root.Release.Namespace (include "subscription-upserter.job" $root) }}
+{{- $threshold := "" }}
+{{- $percent := "" }}
+{{- if hasKey $s "threshold" }}
+{{- $threshold = toString $s.threshold }}
+{{- $percent = toString (mulf $s.threshold 100) }}
+{{- end }}
+{{- $ignored := join "|" ($s.ignoredReasons | default list) }}
+{{- $fill := dict "${selector}" $selector "${threshold_percent}" $percent "${threshold}" $threshold "${for}" $s.for "${ignored_reasons}" $ignored }}
+{{- $text := dict "expr" .alert.expr "summary" .alert.summary "description" .alert.description }}
+{{- range $field, $value := $text }}
+{{- range $placeholder := list "${selector}" "${threshold_percent}" "${threshold}" "${for}" "${ignored_reasons}" }}
+{{- $value = replace $placeholder (get $fill $placeholder) $value }}
+{{- end }}
+{{- $_ := set $text $field $value }}
+{{- end }}
+{{- $base := $root.Values.prometheusRule.runbookBaseUrl | trimSuffix "#" }}
+{{- $labels := merge (dict "severity" $s.severity) ($root.Values.prometheusRule.additionalAlertLabels | default dict) }}
+{{- $rule := dict "alert" .alert.alert "expr" $text.expr "for" $s.for "labels" $labels }}
+{{- $_ := set $rule "annotations" (dict "summary" $text.summary "description" $text.description "runbook_url" (printf "%s#%s" $base (lower .alert.alert))) }}
+{{- list $rule | toYaml }}
+{{- end }}
+
+{{/*
+The container's settings: the ConfigMap, the credentials Secret, extra sources and variables.
+Shared by the service's pods and the redrive Job's.
+*/}}
+{{- define "subscription-upserter.environment" -}}
+envFrom:
+  - configMapRef:
+      name: {{ include "subscription-upserter.fullname" . }}
+  {{- if or (include "subscription-upserter.createSecret" .) .Values.secrets.existingSecret }}
+  - secretRef:
+      name: {{ include "subscription-upserter.secretName" . }}
+  {{- end }}
+  {{- with .Values.extraEnvFrom }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- with .Values.extraEnv }}
+env:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The container's mounts: /tmp (the only writable path), the token file, extra mounts.
+*/}}
+{{- define "subscription-upserter.volumeMounts" -}}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+  {{- if .Values.hubspotTokenFile.enabled }}
+  - name: hubspot-token
+    mountPath: {{ .Values.hubspotTokenFile.mountPath }}
+    readOnly: true
+  {{- end }}
+  {{- with .Values.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+The pod's volumes behind those mounts.
+*/}}
+{{- define "subscription-upserter.volumes" -}}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ .Values.tmpSizeLimit }}
+  {{- if .Values.hubspotTokenFile.enabled }}
+  - name: hubspot-token
+    secret:
+      secretName: {{ .Values.hubspotTokenFile.secretName }}
+      items:
+        - key: {{ .Values.hubspotTokenFile.key }}
+          path: {{ .Values.hubspotTokenFile.key }}
+  {{- end }}
+  {{- with .Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+Labels of a pod or object that is part of the release but not one of the service's pods
+(the redrive Job, the helm test): a name of its own, so the Deployment's selector, the
+Service, the PodDisruptionBudget and the NetworkPolicy never count it. Call with
+(dict "root" $ "component" "redrive").
+*/}}
+{{- define "subscription-upserter.componentLabels" -}}
+{{- $root := .root -}}
+helm.sh/chart: {{ include "subscription-upserter.chart" $root }}
+app.kubernetes.io/name: {{ printf "%s-%s" (include "subscription-upserter.name" $root) .component | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/version: {{ $root.Values.image.tag | default $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+app.kubernetes.io/part-of: subscription-upserter
+{{- with $root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The redrive pod: `python -m service redrive ARGS` in the service's image with its settings,
+credentials and hardening. On SIGTERM (the deadline, a node drain) it stops reading, commits
+what it sent and exits 0; the producer's last flush takes up to 60 s, hence the grace period.
+*/}}
+{{- define "subscription-upserter.redrivePod" -}}
+metadata:
+  labels:
+    {{- include "subscription-upserter.componentLabels" (dict "root" . "component" "redrive") | nindent 4 }}
+spec:
+  restartPolicy: Never
+  serviceAccountName: {{ include "subscription-upserter.serviceAccountName" . }}
+  automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  terminationGracePeriodSeconds: 90
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: redrive
+      image: {{ include "subscription-upserter.image" . | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args: {{ prepend .Values.redrive.args "redrive" | toJson }}
+      {{- include "subscription-upserter.environment" . | nindent 6 }}
+      resources:
+        {{- toYaml .Values.redrive.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      {{- include "subscription-upserter.volumeMounts" . | nindent 6 }}
+  {{- include "subscription-upserter.volumes" . | nindent 2 }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/*
+The redrive Job's spec (also a CronJob's jobTemplate spec).
+*/}}
+{{- define "subscription-upserter.redriveJobSpec" -}}
+backoffLimit: {{ .Values.redrive.backoffLimit }}
+activeDeadlineSeconds: {{ .Values.redrive.activeDeadlineSeconds }}
+ttlSecondsAfterFinished: {{ .Values.redrive.ttlSecondsAfterFinished }}
+template:
+  {{- include "subscription-upserter.redrivePod" . | nindent 2 }}
+{{- end }}

@@ -12,14 +12,6 @@ from tests.docs.markdown import DOCS, README, REPO, anchors, relative_links
 
 PAGES = [README, *sorted(DOCS.glob("*.md")), REPO / "bench" / "README.md"]
 
-# Pages linked from here that other work in progress adds; while one is missing its links are
-# let through. Once it exists, take it off this list (a test below says so) so its links are
-# checked like any other.
-PENDING_PAGES = {
-    DOCS / "runbook.md": "one section per alert, from the README's former Runbook section",
-    DOCS / "image.md": "building the image for production",
-}
-
 
 def _name(page: Path) -> str:
     return str(page.relative_to(REPO))
@@ -32,7 +24,7 @@ def test_every_relative_link_points_at_a_file_in_the_repository(page: Path) -> N
         path = target.split("#", 1)[0]
         resolved = (page.parent / path).resolve()
         inside = resolved.is_relative_to(REPO)
-        if not inside or not (resolved.exists() or resolved in PENDING_PAGES):
+        if not inside or not resolved.exists():
             broken.append(target)
     assert broken == []
 
@@ -64,6 +56,3 @@ def test_every_docs_page_starts_by_saying_who_it_is_for(page: Path) -> None:
     assert first_paragraph.startswith(("For ", "For:")), first_paragraph
 
 
-def test_the_pending_pages_are_still_missing() -> None:
-    arrived = [_name(page) for page in PENDING_PAGES if page.exists()]
-    assert arrived == [], "these exist now: remove them from PENDING_PAGES in this file"

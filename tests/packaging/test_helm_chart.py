@@ -88,6 +88,7 @@ ALL_SETTINGS: dict[str, tuple[str, Any, str]] = {
         "/etc/kafka-tls/tls.key",
     ),
     "kafka_transactional_id": ("kafkaTransactionalId", "upserter-tx", "upserter-tx"),
+    "kafka_commit_metadata_max_bytes": ("kafkaCommitMetadataMaxBytes", 2048, "2048"),
     "hubspot_base_url": (
         "hubspotBaseUrl",
         "https://hubspot.example.test",
@@ -114,6 +115,9 @@ ALL_SETTINGS: dict[str, tuple[str, Any, str]] = {
     "hubspot_timeout_s": ("hubspotTimeoutS", 12.5, "12.5"),
     "hubspot_retry_backoff_ms": ("hubspotRetryBackoffMs", 250, "250"),
     "hubspot_retry_max_backoff_ms": ("hubspotRetryMaxBackoffMs", 60000, "60000"),
+    "hubspot_transient_max_attempts": ("hubspotTransientMaxAttempts", 6, "6"),
+    "hubspot_transient_max_s": ("hubspotTransientMaxS", 120, "120"),
+    "on_invalid_property": ("onInvalidProperty", "drop", "drop"),
     "hubspot_rate_limit_requests": ("hubspotRateLimitRequests", 95, "95"),
     "hubspot_rate_limit_interval_ms": ("hubspotRateLimitIntervalMs", 5000, "5000"),
     "hubspot_ca_bundle": ("hubspotCaBundle", "/etc/ssl/custom/ca.pem", "/etc/ssl/custom/ca.pem"),

@@ -111,6 +111,7 @@ values are left out so the service's own defaults and "unset" semantics apply.
   "KAFKA_SSL_CERTIFICATE_LOCATION" $c.kafkaSslCertificateLocation
   "KAFKA_SSL_KEY_LOCATION" $c.kafkaSslKeyLocation
   "KAFKA_TRANSACTIONAL_ID" $c.kafkaTransactionalId
+  "KAFKA_COMMIT_METADATA_MAX_BYTES" $c.kafkaCommitMetadataMaxBytes
   "HUBSPOT_BASE_URL" $c.hubspotBaseUrl
   "HUBSPOT_ACCESS_TOKEN_FILE" $c.hubspotAccessTokenFile
   "HUBSPOT_CLIENT_ID" $c.hubspotClientId
@@ -125,6 +126,9 @@ values are left out so the service's own defaults and "unset" semantics apply.
   "HUBSPOT_TIMEOUT_S" $c.hubspotTimeoutS
   "HUBSPOT_RETRY_BACKOFF_MS" $c.hubspotRetryBackoffMs
   "HUBSPOT_RETRY_MAX_BACKOFF_MS" $c.hubspotRetryMaxBackoffMs
+  "HUBSPOT_TRANSIENT_MAX_ATTEMPTS" $c.hubspotTransientMaxAttempts
+  "HUBSPOT_TRANSIENT_MAX_S" $c.hubspotTransientMaxS
+  "ON_INVALID_PROPERTY" $c.onInvalidProperty
   "HUBSPOT_RATE_LIMIT_REQUESTS" $c.hubspotRateLimitRequests
   "HUBSPOT_RATE_LIMIT_INTERVAL_MS" $c.hubspotRateLimitIntervalMs
   "HUBSPOT_CA_BUNDLE" $c.hubspotCaBundle

@@ -24,15 +24,14 @@ import pytest
 
 from devstack.emulator import EmulatorConfig, RunningEmulator, start_in_thread
 from devstack.kafka import LocalBroker
+from tests.chaos.streams import produce_over, versioned_events
 from tests.integration.support import (
     TOKEN,
     ServiceProcess,
     Topics,
     committed,
-    event_bytes,
     input_offsets,
     new_topics,
-    produce,
     read_all,
     result_counts,
     service_env,
@@ -58,34 +57,6 @@ def chaos_emulator() -> Iterator[RunningEmulator]:
         yield running
     finally:
         running.stop()
-
-
-def _events(seed: int) -> list[tuple[bytes | None, bytes | None]]:
-    rng = random.Random(seed)
-    versions: Counter[str] = Counter()
-    events: list[tuple[bytes | None, bytes | None]] = []
-    for _ in range(EVENTS):
-        sub_id = f"sub-{rng.randrange(IDS):05d}"
-        versions[sub_id] += 1
-        events.append(
-            event_bytes(sub_id, hs_name=f"v{versions[sub_id]}", hs_amount=versions[sub_id])
-        )
-    return events
-
-
-def _produce_slowly(
-    bootstrap: str, topic: str, events: list[tuple[bytes | None, bytes | None]], seconds: float
-) -> threading.Thread:
-    def run() -> None:
-        chunks = 50
-        size = len(events) // chunks + 1
-        for start in range(0, len(events), size):
-            produce(bootstrap, topic, events[start : start + size])
-            time.sleep(seconds / chunks)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def _peak_rss(service: ServiceProcess) -> int:
@@ -220,7 +191,8 @@ def test_kills_a_rebalance_and_a_broker_restart_lose_nothing_and_keep_per_id_ord
         DRAIN_TIMEOUT_S="20",
     )
     chaos = _Chaos(kafka_bootstrap, topics, env, tmp_path)
-    producer = _produce_slowly(kafka_bootstrap, topics.input, _events(seed=7), seconds=25)
+    events = versioned_events(EVENTS, IDS, seed=7)
+    producer = produce_over(kafka_bootstrap, topics.input, events, seconds=25)
     _run_chaos(chaos, local_broker, producer, rng)
 
     inputs = input_offsets(kafka_bootstrap, topics.input)

@@ -16,14 +16,13 @@ from pathlib import Path
 import pytest
 
 from devstack.emulator import EmulatorConfig, RunningEmulator, start_in_thread
+from tests.chaos.streams import produce_over, versioned_events
 from tests.integration.support import (
     TOKEN,
     ServiceProcess,
     Topics,
-    event_bytes,
     input_offsets,
     new_topics,
-    produce,
     result_counts,
     service_env,
     wait_until,
@@ -46,32 +45,6 @@ def budget_emulator() -> Iterator[RunningEmulator]:
         yield running
     finally:
         running.stop()
-
-
-def _events(seed: int) -> list[tuple[bytes | None, bytes | None]]:
-    rng = random.Random(seed)
-    versions: Counter[str] = Counter()
-    events: list[tuple[bytes | None, bytes | None]] = []
-    for _ in range(EVENTS):
-        sub_id = f"sub-{rng.randrange(IDS):05d}"
-        versions[sub_id] += 1
-        events.append(event_bytes(sub_id, hs_name="x", hs_amount=versions[sub_id]))
-    return events
-
-
-def _produce_over(bootstrap: str, topic: str, seconds: float, seed: int) -> threading.Thread:
-    events = _events(seed)
-
-    def run() -> None:
-        chunks = 40
-        size = len(events) // chunks + 1
-        for start in range(0, len(events), size):
-            produce(bootstrap, topic, events[start : start + size])
-            time.sleep(seconds / chunks)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 class _Members:
@@ -107,7 +80,7 @@ def _assert_order_and_state(
     """HubSpot holds each id's last event; its writes went in event order, but for the
     `replays` a kill causes (each may step an id back once)."""
     last: dict[str, int] = {}
-    for key, value in _events(events_seed):
+    for key, value in versioned_events(EVENTS, IDS, events_seed):
         assert key is not None and value is not None
         last[key.decode()] = last.get(key.decode(), 0) + 1
     store = emulator.control.store()
@@ -125,7 +98,8 @@ def test_rolling_restarts_and_a_member_joining_and_leaving_repeat_nothing(
     topics = new_topics(kafka_bootstrap, partitions=PARTITIONS)
     env = service_env(kafka_bootstrap, topics, budget_emulator.url, COMMIT_INTERVAL_MS="1000")
     members = _Members(env, tmp_path)
-    producer = _produce_over(kafka_bootstrap, topics.input, seconds=40, seed=3)
+    events = versioned_events(EVENTS, IDS, seed=3)
+    producer = produce_over(kafka_bootstrap, topics.input, events, seconds=40)
     service = members.start()
     for restart in range(3):
         time.sleep(5)
@@ -152,7 +126,8 @@ def test_after_a_kill_the_duplicates_stay_within_one_commit_intervals_work(
     topics = new_topics(kafka_bootstrap, partitions=PARTITIONS)
     env = service_env(kafka_bootstrap, topics, budget_emulator.url, COMMIT_INTERVAL_MS="1000")
     members = _Members(env, tmp_path)
-    producer = _produce_over(kafka_bootstrap, topics.input, seconds=20, seed=4)
+    events = versioned_events(EVENTS, IDS, seed=4)
+    producer = produce_over(kafka_bootstrap, topics.input, events, seconds=20)
     service = members.start()
     wait_until(
         lambda: service.metric("subscription_upserter_results_total") > 8_000, 120, "progress"

@@ -191,6 +191,7 @@ def test_the_image_runs_the_job_as_10001_gets_ready_and_drains_on_sigterm(
 
     second = ImageRun(container, built_image, settings, tmp_path / "second.log")
     try:
+        second.wait_ready()  # its signal handlers are in place: a SIGTERM now is a drain
         wait_until(lambda: len(result_counts(kafka_bootstrap, topics.output)) >= EVENTS, 120,
                    "a result for every event")  # fmt: skip
         code, _ = second.terminate()

@@ -199,13 +199,7 @@ class FakeSink:
             return
         log = self._log.setdefault(record.topic, [])
         partition = zlib.crc32(record.key or b"") % self._partitions.get(record.topic, 1)
-        offset = sum(1 for m in log if m.partition == partition)
-        headers = record.headers or None  # Kafka hands over no headers as None
-        log.append(
-            RawMessage(
-                record.topic, partition, offset, record.key, record.value, headers, _now_ms()
-            )
-        )
+        write(log, partition, record)
 
     def flush(self, timeout_s: float) -> int:
         self.poll(0)
@@ -215,9 +209,16 @@ class FakeSink:
         self.flush(10)
 
 
-def _now_ms() -> int:
-    """The record's CreateTime, as the producer stamps it."""
-    return int(time.time() * 1000)
+def write(log: list[RawMessage], partition: int, record: OutboundRecord) -> RawMessage:
+    """Append `record` to its topic's `log` at the partition's next offset, as the broker
+    does: stamped with the time it was produced (CreateTime), no headers handed over as None."""
+    offset = sum(1 for m in log if m.partition == partition)
+    topic, key, value, headers = record
+    message = RawMessage(
+        topic, partition, offset, key, value, headers or None, int(time.time() * 1000)
+    )
+    log.append(message)
+    return message
 
 
 def _size(record: OutboundRecord) -> int:

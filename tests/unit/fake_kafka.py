@@ -3,7 +3,16 @@
 They behave as service/adapters/kafka.py's KafkaSource and KafkaSink do on a real broker, as
 far as the loop relies on it; tests/contract runs one suite against both, so they cannot
 drift apart. What they add for tests (`revoke`, `assign`, `on_poll`, `commit_failures`,
-`app_positions`, `ends`, `fail_with`, and the lists they record into) plays the broker or the group.
+`app_positions`, `ends`, `fail_with`, and the lists they record into) plays the broker or the
+group.
+
+Where they knowingly differ: the fake source is assigned its partitions in `subscribe`, Kafka
+in a poll soon after (the contract asks only that a partition is assigned before its first
+message); its lag comes from `ends`, which tests set (Kafka's from statistics every 5 s); it
+takes commit metadata of any size (a broker refuses more than offset.metadata.max.bytes,
+which the adapter works around); the fake sink has no producer-side size limit refused at
+`publish` (only the topic's, reported on poll), and counts a record's size without Kafka's
+per-record overhead.
 """
 
 from __future__ import annotations

@@ -4,9 +4,7 @@
     ├── ConfigError              a setting is missing or wrong (start-up stops)
     ├── HubSpotError             a request to HubSpot did not succeed
     │   ├── TransientHubSpotError    5xx, 423, 477, timeouts, connection errors: retry
-    │   ├── RateLimitedError         429 (burst or daily): wait, then retry
-    │   ├── AuthError                401/403: credentials, not events, are wrong
-    │   └── RejectedBatchError       a 4xx that rejects the whole request
+    │   └── AuthError                401/403: credentials, not events, are wrong
     ├── DeliveryError            the broker refused a result or dead-letter record
     ├── CommitError              an offset commit failed (retried at the next interval)
     └── TransactionError         a Kafka transaction failed and was aborted (exactly_once)
@@ -46,20 +44,8 @@ class TransientHubSpotError(HubSpotError):
     """The outcome is unknown or the server is busy: resend the same inputs later."""
 
 
-class RateLimitedError(HubSpotError):
-    """HubSpot answered 429; `policy` is TEN_SECONDLY_ROLLING, DAILY or unknown."""
-
-    def __init__(self, message: str, *, policy: str, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.policy = policy
-
-
 class AuthError(HubSpotError):
     """HubSpot refused the credentials (401) or their scopes (403)."""
-
-
-class RejectedBatchError(HubSpotError):
-    """A 4xx that rejected the whole request without per-input context."""
 
 
 class DeliveryError(ServiceError):

@@ -1,9 +1,10 @@
-"""In-memory stand-ins for the ports, for fast unit tests of the caller and the loop."""
+"""In-memory stand-ins for HubSpot and the caller's collaborators, for fast unit tests of the
+caller and the loop (Kafka's are in tests/unit/fake_kafka.py)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -11,11 +12,7 @@ from prometheus_client import CollectorRegistry
 from service.adapters.prometheus import Metrics
 from service.core.clock import FakeClock
 from service.core.health import Health
-from service.core.model import RawMessage
-from service.core.offsets import CommitPoint, TopicPartition
-from service.core.ports import DeliveryCallback, RebalanceListener
 from service.core.ratelimit import RateLimiter
-from service.core.records import OutboundRecord
 from service.core.responses import HttpReply
 from service.core.retry import Backoff
 from service.loop.caller import CallerPolicy, UpsertCaller
@@ -103,109 +100,6 @@ def make_caller(
         handover=handover,
     )
     return caller, metrics, health
-
-
-class FakeSource:
-    """A single-partition input topic with a committed position, in memory."""
-
-    def __init__(self, messages: list[RawMessage]) -> None:
-        self.messages = messages
-        self.position = 0
-        self.commits: dict[TopicPartition, CommitPoint] = {}  # with their metadata
-        self.committed_offsets: dict[TopicPartition, int] = {}
-        self.paused: list[TopicPartition] = []
-        self.listener: RebalanceListener | None = None
-        self.ends: dict[TopicPartition, int] = {}  # end offsets, as statistics would report
-        self.app_positions: dict[TopicPartition, int] = {}  # past markers, as librdkafka's
-
-    def subscribe(self, listener: RebalanceListener) -> None:
-        self.listener = listener
-        listener.on_assigned([("subscription-events", 0)])
-
-    def revoke(self, partitions: list[TopicPartition]) -> None:
-        """A rebalance takes `partitions` away (as the consumer's revoke callback does)."""
-        assert self.listener is not None
-        self.listener.on_revoked(partitions)
-
-    def assign(self, partitions: list[TopicPartition]) -> None:
-        assert self.listener is not None
-        self.listener.on_assigned(partitions)
-
-    def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
-        if self.paused:
-            return []
-        chunk = self.messages[self.position : self.position + max_messages]
-        self.position += len(chunk)
-        return chunk
-
-    def commit(self, points: dict[TopicPartition, CommitPoint]) -> None:
-        self.commits.update(points)
-        self.committed_offsets.update({tp: point.offset for tp, point in points.items()})
-
-    def committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, CommitPoint]:
-        return {tp: self.commits[tp] for tp in partitions if tp in self.commits}
-
-    def pause(self, partitions: list[TopicPartition]) -> None:
-        self.paused = partitions
-
-    def resume(self, partitions: list[TopicPartition]) -> None:
-        self.paused = []
-
-    def positions(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
-        return {tp: self.app_positions[tp] for tp in partitions if tp in self.app_positions}
-
-    def lag(self, committed: Mapping[TopicPartition, int]) -> dict[TopicPartition, int]:
-        return {
-            tp: end - committed.get(tp, self.committed_offsets.get(tp, 0))
-            for tp, end in self.ends.items()
-        }
-
-    def group_metadata(self) -> object:
-        return None
-
-    def partition_count(self) -> int:
-        return 1
-
-    def close(self) -> None:
-        return
-
-
-TOO_LARGE = "Broker: Message size too large"
-
-
-class FakeSink:
-    """Collects published records; acknowledges them on `poll` unless told to fail."""
-
-    def __init__(self, fail_with: str | None = None, max_bytes: int | None = None) -> None:
-        self.records: list[OutboundRecord] = []
-        self.refused: list[OutboundRecord] = []
-        self._pending: list[tuple[DeliveryCallback, str | None]] = []
-        self._fail_with = fail_with
-        self._max_bytes = max_bytes  # records bigger than this are refused for their size
-
-    def publish(self, record: OutboundRecord, on_delivery: DeliveryCallback) -> None:
-        size = len(record.value or b"") + sum(len(n) + len(v) for n, v in record.headers or [])
-        if self._max_bytes is not None and size > self._max_bytes:
-            self.refused.append(record)
-            self._pending.append((on_delivery, TOO_LARGE))
-            return
-        self.records.append(record)
-        self._pending.append((on_delivery, self._fail_with))
-
-    def too_large(self, error: object) -> bool:
-        return error == TOO_LARGE
-
-    def poll(self, timeout_s: float) -> None:
-        pending, self._pending = self._pending, []
-        for callback, error in pending:
-            callback(error, None)
-
-    def flush(self, timeout_s: float) -> int:
-        self.poll(0)
-        return 0
-
-    def close(self) -> None:
-        return
 
 
 def counted(metrics: Metrics, name: str, **labels: str) -> float:

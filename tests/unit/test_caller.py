@@ -13,7 +13,7 @@ from service.core.health import DAILY_BLOCK, Health
 from service.core.model import Batch, BatchInput, Status
 from service.core.ratelimit import RateLimiter
 from service.core.responses import MAX_RETRY_AFTER_S, HttpReply, retry_after_seconds
-from service.loop.caller import UpsertCaller
+from service.loop.caller import CallerPolicy, UpsertCaller
 from tests.unit.factories import event
 from tests.unit.fakes import (
     FakeTransport,
@@ -191,8 +191,7 @@ def test_a_success_that_spends_the_daily_budget_holds_sending() -> None:
 def test_body_over_the_byte_cap_is_split_before_it_is_sent() -> None:
     transport = FakeTransport(ok_for)
     clock = FakeClock()
-    caller, _, _ = make_caller(transport, clock)
-    caller._policy = type(caller._policy)(max_body_bytes=2_000)
+    caller, _, _ = make_caller(transport, clock, policy=CallerPolicy(max_body_bytes=2_000))
     outcome = caller.execute(_batch(40))
     assert len(outcome.by_trace_id) == 40
     assert len(transport.requests) > 1

@@ -7,9 +7,7 @@ what the source committed, what HubSpot was sent."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 
 import orjson
@@ -24,15 +22,9 @@ from service.core.retry import Backoff
 from service.loop.caller import CallerPolicy
 from service.loop.pipeline import Pipeline, PipelineConfig
 from tests.unit.factories import LIMITS, raw
-from tests.unit.fakes import (
-    TEST_POLICY,
-    FakeSink,
-    FakeSource,
-    FakeTransport,
-    make_caller,
-    ok_for,
-    reply,
-)
+from tests.unit.fake_kafka import FakeSink, FakeSource
+from tests.unit.fakes import TEST_POLICY, FakeTransport, make_caller, ok_for, reply
+from tests.unit.observe import step_until
 
 TP = ("subscription-events", 0)
 TOPICS = Topics(output="out", dlq="dlq")
@@ -78,11 +70,8 @@ def _result_offsets(sink: FakeSink) -> list[int]:
 
 
 def _successor(source: FakeSource) -> FakeSource:
-    """The partition's next owner: it reads from the group's commit on."""
-    successor = FakeSource(source.messages)
-    successor.commits = dict(source.commits)
-    successor.position = source.commits[TP].offset if TP in source.commits else 0
-    return successor
+    """The partition's next owner, in the same group: it reads from the group's commit on."""
+    return FakeSource(source.messages, commits=source.commits)
 
 
 def test_a_revoked_partition_finishes_its_buffered_and_held_back_events_first() -> None:
@@ -155,7 +144,7 @@ def test_what_finished_past_a_stuck_event_is_not_redone_by_the_next_owner() -> N
     successor, follow_sink = _successor(source), FakeSink()
     follow = _pipeline(successor, follow_sink, FakeTransport(), clock)
     follow.subscribe()
-    _step_until(follow, lambda: successor.position == 30)
+    step_until(follow, lambda: successor.drained)
     follow.finish(None, clock.monotonic() + 60)
     redone = _result_offsets(follow_sink)
     assert sorted(redone) == sorted(set(range(30)) - finished)
@@ -167,21 +156,7 @@ def test_a_stop_finishes_every_consumed_event_before_the_last_commit() -> None:
     source, sink, clock = FakeSource(_stream(120, ids=5)), FakeSink(), FakeClock()
     pipeline = _pipeline(source, sink, FakeTransport(), clock, drain_timeout_s=30.0)
     stop = threading.Event()
-    first_turn = source.poll
-
-    def poll_then_stop(max_messages: int, timeout_s: float) -> list[RawMessage]:
-        stop.set()  # SIGTERM arrives while this turn's events are being read
-        return first_turn(max_messages, timeout_s)
-
-    source.poll = poll_then_stop  # type: ignore[method-assign]
+    source.on_poll = stop.set  # SIGTERM arrives while this turn's events are being read
     assert pipeline.run(stop) == 0
     assert sorted(_result_offsets(sink)) == list(range(120))
     assert source.commits[TP].offset == 120
-
-
-def _step_until(pipeline: Pipeline, done: Callable[[], object]) -> None:
-    deadline = time.monotonic() + 10
-    while not done():
-        assert time.monotonic() < deadline, "the loop did not get there"
-        pipeline.step()
-        time.sleep(0.001)

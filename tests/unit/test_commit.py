@@ -7,7 +7,7 @@ import pytest
 from service.core.errors import CommitError
 from service.core.offsets import CommitPoint, OffsetTracker, TopicPartition
 from service.loop.commit import TransactionCommitter
-from tests.unit.fakes import FakeSink, FakeSource
+from tests.unit.fake_kafka import FakeSink, FakeSource
 
 TP = ("subscription-events", 0)
 

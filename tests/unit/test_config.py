@@ -276,13 +276,15 @@ def test_extra_kafka_config_may_not_name_a_callback(env: pytest.MonkeyPatch, key
 
 
 def test_a_poll_interval_librdkafka_reads_but_float_does_not_is_not_a_crash(
-    env: pytest.MonkeyPatch,
+    env: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     env.setenv("KAFKA_EXTRA_CONFIG", '{"max.poll.interval.ms": "600000ms"}')
     settings = load_settings()
     warn_if_a_revoke_can_outlast_the_poll_interval(
         settings, pipeline_config(settings).rebalance_timeout_s
     )
+    assert settings.kafka_extra_config["max.poll.interval.ms"] == "600000ms"  # kept as given
+    assert "max.poll.interval.ms" not in caplog.text  # and not guessed at
 
 
 def test_a_transactional_producer_the_client_refuses_is_a_settings_error() -> None:

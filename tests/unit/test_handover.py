@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import NamedTuple
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -23,14 +24,9 @@ from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.handover import Handover
 from service.loop.pipeline import Pipeline, PipelineConfig
 from tests.unit.factories import LIMITS, event, raw
-from tests.unit.fakes import (
-    FakeSink,
-    FakeSource,
-    FakeTransport,
-    acquire_from_another_thread,
-    ok_for,
-    reply,
-)
+from tests.unit.fake_kafka import FakeSink, FakeSource
+from tests.unit.fakes import FakeTransport, acquire_from_another_thread, ok_for, reply
+from tests.unit.observe import refreshed_gauge
 
 P0, P1 = ("subscription-events", 0), ("subscription-events", 1)
 
@@ -55,10 +51,29 @@ class _Recorder:
         return ok_for(request)
 
 
+class _Clock(SystemClock):
+    """The real clock, which a test may also move forward (to refresh the loop's gauges)."""
+
+    def __init__(self) -> None:
+        self._ahead = 0.0
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self._ahead
+
+    def advance(self, seconds: float) -> None:
+        self._ahead += seconds
+
+
+class _Loop(NamedTuple):
+    pipeline: Pipeline
+    metrics: Metrics
+    clock: _Clock
+
+
 def _pipeline(
     transport: FakeTransport, source: FakeSource, sink: FakeSink, backoff_s: float = 0.3
-) -> Pipeline:
-    clock, handover = SystemClock(), Handover()
+) -> _Loop:
+    clock, handover = _Clock(), Handover()
     metrics, health = Metrics(CollectorRegistry()), Health(clock)
     caller = UpsertCaller(
         transport,
@@ -80,7 +95,7 @@ def _pipeline(
         rebalance_timeout_s=0.1,
         request_timeout_s=3.0,
     )
-    return Pipeline(
+    pipeline = Pipeline(
         source=source,
         sink=sink,
         execute=caller.execute,
@@ -90,6 +105,7 @@ def _pipeline(
         config=config,
         handover=handover,
     )
+    return _Loop(pipeline, metrics, clock)
 
 
 def _messages(*ids_and_partitions: tuple[str, int]) -> list[RawMessage]:
@@ -99,12 +115,10 @@ def _messages(*ids_and_partitions: tuple[str, int]) -> list[RawMessage]:
     ]
 
 
-def _step_until_idle(pipeline: Pipeline, seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while pipeline._workers.in_flight:
-        assert time.monotonic() < deadline, "the batch never came back"
-        pipeline.step()
-        time.sleep(0.005)
+def _finish_all(loop: _Loop, seconds: float = 5) -> bool:
+    """Let every batch come back and every consumed event still owned finish; True when all
+    did in time and nothing failed."""
+    return loop.pipeline.finish(None, loop.clock.monotonic() + seconds)
 
 
 def _result_ids(sink: FakeSink) -> list[str]:
@@ -114,7 +128,7 @@ def _result_ids(sink: FakeSink) -> list[str]:
 def test_a_batch_retrying_when_its_partition_is_handed_over_never_sends_it_again() -> None:
     hubspot = _Recorder("503", "ok")
     source, sink = FakeSource(_messages(("a", 0))), FakeSink()
-    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=2.0)
+    loop = pipeline, metrics, clock = _pipeline(FakeTransport(hubspot), source, sink, 2.0)
     pipeline.subscribe()
     pipeline.step()
     deadline = time.monotonic() + 5
@@ -122,11 +136,11 @@ def test_a_batch_retrying_when_its_partition_is_handed_over_never_sends_it_again
         assert time.monotonic() < deadline
         time.sleep(0.005)
     source.revoke([P0])  # the retry is still 2 s away: the settle (0.1 s) gives up first
-    _step_until_idle(pipeline)
+    assert _finish_all(loop)  # the batch came back, and nothing failed
     assert hubspot.sent == [["a"]]  # the next owner sends it; this member never again
     assert _result_ids(sink) == []  # nor does it publish a result for it
-    assert pipeline._failed() is None
-    assert pipeline._buffered_bytes() == 0  # it left the buffer (else pauses never lift)
+    # It left the buffer (else pauses never lift).
+    assert refreshed_gauge(pipeline, clock, metrics, "buffered_bytes") == 0
 
 
 def test_the_partition_goes_only_once_a_request_on_the_wire_has_ended() -> None:
@@ -139,30 +153,31 @@ def test_the_partition_goes_only_once_a_request_on_the_wire_has_ended() -> None:
         on_the_wire.set()
 
     source, sink = FakeSource(_messages(("a", 0))), FakeSink()
-    pipeline = _pipeline(FakeTransport(hubspot), source, sink)
+    loop = _pipeline(FakeTransport(hubspot), source, sink)
+    pipeline = loop.pipeline
     pipeline.subscribe()
     pipeline.step()
     threading.Thread(target=answer_late, daemon=True).start()
     source.revoke([P0])  # the settle (0.1 s) gives up while the request is out
     revoke_returned = time.monotonic()
     assert ended_at and ended_at[0] <= revoke_returned
-    _step_until_idle(pipeline)
+    assert _finish_all(loop)
     assert hubspot.sent == [["a"]]
 
 
 def test_inputs_of_partitions_still_owned_are_sent_committed_and_reported() -> None:
     hubspot = _Recorder("503", "ok")
-    source, sink = FakeSource(_messages(("a", 0), ("b", 1))), FakeSink()
-    pipeline = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=2.0)
+    source, sink = FakeSource(_messages(("a", 0), ("b", 1)), partitions=2), FakeSink()
+    loop = _pipeline(FakeTransport(hubspot), source, sink, backoff_s=2.0)
+    pipeline = loop.pipeline
     pipeline.subscribe()
-    source.assign([P1])
     pipeline.step()
     deadline = time.monotonic() + 5
     while not hubspot.sent:
         assert time.monotonic() < deadline
         time.sleep(0.005)
     source.revoke([P0])
-    _step_until_idle(pipeline)
+    assert _finish_all(loop)
     assert hubspot.sent == [["a", "b"], ["b"]]
     assert _result_ids(sink) == ["b"]
     for _ in range(3):

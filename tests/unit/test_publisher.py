@@ -11,7 +11,7 @@ from service.core.offsets import CommitPoint, OffsetTracker
 from service.core.records import Topics
 from service.loop.publisher import OutcomePublisher
 from tests.unit.factories import raw
-from tests.unit.fakes import FakeSink
+from tests.unit.fake_kafka import FakeSink
 
 TP = ("subscription-events", 0)
 

@@ -7,7 +7,8 @@
     │   └── AuthError                401/403: credentials, not events, are wrong
     ├── DeliveryError            the broker refused a result or dead-letter record
     ├── CommitError              an offset commit failed (retried at the next interval)
-    └── TransactionError         a Kafka transaction failed and was aborted (exactly_once)
+    ├── TransactionError         a Kafka transaction failed and was aborted (exactly_once)
+    └── CallAbortedError         the service is stopping hard: a batch is abandoned
 
 Third-party exceptions are translated at the adapter boundary (`raise ... from exc`).
 """
@@ -58,3 +59,7 @@ class CommitError(ServiceError):
 
 class TransactionError(ServiceError):
     """A Kafka transaction could not commit and was aborted; the service must restart."""
+
+
+class CallAbortedError(ServiceError):
+    """The service is stopping hard; the batch is abandoned (its offsets stay uncommitted)."""

@@ -25,7 +25,7 @@ import orjson
 
 from service.core.batch_run import BatchRun, TransientStreak, TransientStreaks
 from service.core.clock import Clock
-from service.core.errors import AuthError, TransientHubSpotError
+from service.core.errors import AuthError, CallAbortedError, TransientHubSpotError
 from service.core.health import AUTH_BLOCK, DAILY_BLOCK, Health
 from service.core.model import (
     Batch,
@@ -64,10 +64,6 @@ _PROBE_FAILING = frozenset({ReplyKind.AUTH, ReplyKind.DAILY_LIMITED, ReplyKind.T
 
 
 TRANSIENT_EXHAUSTED = "TRANSIENT_EXHAUSTED"
-
-
-class CallAbortedError(Exception):
-    """The service is stopping hard; the batch is abandoned (its offsets stay uncommitted)."""
 
 
 class InvalidPropertyPolicy(StrEnum):

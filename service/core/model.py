@@ -114,6 +114,14 @@ class Batch:
     def event_count(self) -> int:
         return sum(len(item.events) for item in self.inputs)
 
+    def touches(self, partitions: set[tuple[str, int]]) -> bool:
+        """Whether any event of the batch belongs to `partitions`."""
+        return any(
+            (event.raw.topic, event.raw.partition) in partitions
+            for item in self.inputs
+            for event in item.events
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorInfo:

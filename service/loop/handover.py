@@ -14,12 +14,15 @@ partitions (an input whose id spans an owned partition too is still this member'
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from service.core.model import BatchInput
+from service.core.model import Batch, BatchInput
 from service.core.offsets import TopicPartition
+
+log = logging.getLogger(__name__)
 
 
 class Handover:
@@ -76,6 +79,30 @@ class Handover:
         """The batch came back to the loop: forget it."""
         with self._changed:
             self._handed_over.pop(seq, None)
+
+
+def hand_over_running(
+    handover: Handover, running: list[Batch], partitions: set[TopicPartition], wait_s: float
+) -> None:
+    """Batches still running with events of `partitions` send none of them any more, and a
+    request of theirs on the wire gets up to `wait_s` to end: the partitions' next owner
+    redoes those events, and an older write must not land after its newer ones."""
+    seqs = [batch.seq for batch in running if batch.touches(partitions)]
+    if not seqs:
+        return
+    log.warning(
+        "partitions %s handed over with batches %s unfinished: those send none of their "
+        "events any more; the partitions' next owner redoes them",
+        sorted(partitions),
+        seqs,
+    )
+    if not handover.hand_over(partitions, seqs, wait_s) and wait_s > 0:
+        log.error(
+            "a request of batches %s was still on the wire after %.0f s; it may land after "
+            "the next owner's writes for the same ids",
+            seqs,
+            wait_s,
+        )
 
 
 def _all_in(item: BatchInput, partitions: set[TopicPartition]) -> bool:

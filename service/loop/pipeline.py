@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from service.core.batching import Batcher, BatchLimits
 from service.core.clock import Clock
 from service.core.codec import ValidationLimits, decode_event
-from service.core.errors import CommitError, ServiceError, TransactionError
+from service.core.errors import ServiceError
 from service.core.health import Health
 from service.core.model import Batch, BatchInput, BatchOutcome, RawMessage, Rejection, log_context
 from service.core.offsets import (
@@ -29,8 +29,10 @@ from service.core.offsets import (
 )
 from service.core.ports import EventSource, Metrics, RecordSink
 from service.core.records import Topics
+from service.loop.checkpoint import Checkpoint
 from service.loop.commit import Committer, OffsetCommitter
-from service.loop.handover import Handover
+from service.loop.deferred import DeferredBatches
+from service.loop.handover import Handover, hand_over_running
 from service.loop.publisher import OutcomePublisher
 from service.loop.rebalance import Rebalance, RebalanceConfig
 from service.loop.workers import Finished, Workers
@@ -85,17 +87,22 @@ class Pipeline:
         self._hard_stop = hard_stop or threading.Event()
         self._handover = handover or Handover()
         self._intake_complete = True  # False from a poll until its messages are tracked
-        self._next_commit = 0.0
         self._next_gauges = 0.0
         self._accepted_bytes = 0
         self._assigned: set[TopicPartition] = set()
-        # Inputs a batch deferred (HubSpot keeps failing them transiently), to be sent again as
-        # batches of their own once due: (when, batch). Their ids stay in flight meanwhile.
-        self._deferred: list[tuple[float, Batch]] = []
+        self._deferred = DeferredBatches()
         self._paused = False
         self._on_partition_share = on_partition_share
         self._share_changed = False
         self._committer = committer or OffsetCommitter(source, config.max_commit_metadata_bytes)
+        self._checkpoint = Checkpoint(
+            committer=self._committer,
+            tracker=self._tracker,
+            source=source,
+            metrics=metrics,
+            clock=clock,
+            interval_s=config.commit_interval_s,
+        )
         self._rebalance = Rebalance(
             self,
             source,
@@ -193,14 +200,9 @@ class Pipeline:
 
     def drop_waiting(self, partitions: set[TopicPartition]) -> None:
         self._accepted_bytes -= self._batcher.drop_partitions(partitions)
-        kept = []
-        for due, batch in self._deferred:
-            if not _touches(batch, partitions):
-                kept.append((due, batch))
-                continue
+        for batch in self._deferred.drop(partitions):
             self._batcher.release(batch)
             self._accepted_bytes -= sum(e.raw.size for item in batch.inputs for e in item.events)
-        self._deferred = kept
 
     def fail(self, error: ServiceError) -> None:
         self._fatal = error
@@ -252,14 +254,9 @@ class Pipeline:
 
     def _send_deferred(self, partitions: set[TopicPartition] | None) -> None:
         """Submit the deferred batches that are due (of `partitions`; None: all)."""
-        now, waiting = self._clock.monotonic(), []
-        for due, batch in self._deferred:
-            free = self._workers.in_flight < self._cfg.max_in_flight
-            if free and due <= now and (partitions is None or _touches(batch, partitions)):
-                self._workers.submit(batch)
-            else:
-                waiting.append((due, batch))
-        self._deferred = waiting
+        room = self._cfg.max_in_flight - self._workers.in_flight
+        for batch in self._deferred.take_due(self._clock.monotonic(), room, partitions):
+            self._workers.submit(batch)
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -280,7 +277,7 @@ class Pipeline:
 
     def _defer(self, inputs: list[BatchInput], retry_in_s: float) -> None:
         now = self._clock.monotonic()
-        self._deferred.append((now + retry_in_s, self._batcher.again(inputs, now)))
+        self._deferred.add(now + retry_in_s, self._batcher.again(inputs, now))
 
     def _on_worker_error(self, item: Finished) -> None:
         if self._hard_stop.is_set():
@@ -295,51 +292,16 @@ class Pipeline:
     # -- commits, backpressure, gauges ---------------------------------------------------
 
     def _maybe_commit(self) -> None:
-        now = self._clock.monotonic()
-        if now >= self._next_commit:
-            self._next_commit = now + self._cfg.commit_interval_s
+        if self._checkpoint.due():
             self.commit()
 
     def commit(self, only: set[TopicPartition] | None = None, *, last: bool = False) -> None:
-        """Commit finished work. `last`: the partitions leave after this commit, so a failure
-        is retried once at once (nobody would retry it later)."""
+        """Commit finished work (of `only`); `last`: the partitions leave after it."""
         if self._committer.exactly_once and self._failed() is not None:
             return  # the open transaction is to be aborted, not committed (e.g. on close)
-        self._advance_caught_up()
-        for attempt in range(2 if last else 1):
-            try:
-                points = self._committer.commit(self._tracker, only)
-            except CommitError as exc:
-                self._metrics.commits.labels("failed").inc()
-                log.warning("commit failed (%s); %s", exc, _after_failed_commit(last, attempt))
-                continue
-            except ServiceError as exc:
-                self._metrics.commits.labels("failed").inc()
-                log.error("commit failed: %s", exc)
-                self._fatal = exc
-                return
-            if points:
-                self._report_commit(points)
-            return
-        if last and self._committer.exactly_once:  # the open transaction holds their records
-            self._fatal = TransactionError(
-                "could not commit before partitions left; restarting aborts the transaction "
-                "(their next owner redoes the events)"
-            )
-
-    def _advance_caught_up(self) -> None:
-        """Partitions with nothing unfinished commit at the consumer's position (past
-        transaction markers), once everything it handed over is tracked."""
-        caught_up = self._tracker.caught_up() if self._intake_complete else []
-        if caught_up:
-            self._tracker.advance(self._source.positions(caught_up))
-
-    def _report_commit(self, points: dict[TopicPartition, CommitPoint]) -> None:
-        self._metrics.commits.labels("ok").inc()
-        wall = self._clock.wall()
-        for (topic, partition), point in points.items():
-            self._metrics.committed_offset.labels(topic, str(partition)).set(point.offset)
-            self._metrics.last_commit_timestamp.labels(topic, str(partition)).set(wall)
+        error = self._checkpoint.commit(only, last=last, positions_trusted=self._intake_complete)
+        if error is not None:
+            self._fatal = error
 
     def _apply_backpressure(self) -> None:
         unfinished = self._tracker.unfinished()
@@ -440,9 +402,8 @@ class Pipeline:
         """Whether events (of `partitions`) are still waiting or in a batch in flight."""
         if partitions is None:
             return bool(self._workers.in_flight or self._batcher.buffered_events or self._deferred)
-        running = [*self._workers.running(), *(batch for _, batch in self._deferred)]
-        in_flight = any(_touches(batch, partitions) for batch in running)
-        return in_flight or self._batcher.holds(partitions)
+        in_flight = any(batch.touches(partitions) for batch in self._workers.running())
+        return in_flight or self._deferred.touching(partitions) or self._batcher.holds(partitions)
 
     def _finish(self) -> int:
         deadline = self._clock.monotonic() + self._cfg.drain_timeout_s
@@ -474,25 +435,7 @@ class Pipeline:
         )
 
     def hand_over(self, partitions: set[TopicPartition], wait_s: float) -> None:
-        """Batches still running with events of `partitions` send none of them any more,
-        and a request of theirs on the wire gets up to `wait_s` to end: the partitions' next
-        owner redoes those events, and an older write must not land after its newer ones."""
-        seqs = [batch.seq for batch in self._workers.running() if _touches(batch, partitions)]
-        if not seqs:
-            return
-        log.warning(
-            "partitions %s handed over with batches %s unfinished: those send none of their "
-            "events any more; the partitions' next owner redoes them",
-            sorted(partitions),
-            seqs,
-        )
-        if not self._handover.hand_over(partitions, seqs, wait_s) and wait_s > 0:
-            log.error(
-                "a request of batches %s was still on the wire after %.0f s; it may land after "
-                "the next owner's writes for the same ids",
-                seqs,
-                wait_s,
-            )
+        hand_over_running(self._handover, self._workers.running(), partitions, wait_s)
 
     def let_go(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
@@ -501,19 +444,3 @@ class Pipeline:
             self._metrics.forget_partition(tp)  # only its owner reports it from now on
         self._assigned -= partitions
         self._share_changed = True
-
-
-def _after_failed_commit(last: bool, attempt: int) -> str:
-    if not last:
-        return "will retry"
-    if attempt == 0:
-        return "retrying once before the partitions leave"
-    return "the partitions' next owner redoes their events since the last commit (duplicates)"
-
-
-def _touches(batch: Batch, partitions: set[TopicPartition]) -> bool:
-    return any(
-        (event.raw.topic, event.raw.partition) in partitions
-        for item in batch.inputs
-        for event in item.events
-    )

@@ -50,7 +50,8 @@ class HttpxUpsertTransport:
         max_connections: int = 8,
         verify: bool | str = True,
     ) -> None:
-        self._url = httpx.URL(base_url.rstrip("/") + path)
+        self._base_url = base_url.rstrip("/")
+        self._url = httpx.URL(self._base_url + path)
         self._token_source = token_source
         self._timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)).as_dict()
         self._headers = {
@@ -67,11 +68,13 @@ class HttpxUpsertTransport:
             proxy=environment_proxy(self._url),
         )
 
-    def post(self, body: bytes) -> HttpReply:
+    def post(self, body: bytes, path: str | None = None) -> HttpReply:
+        """POST `body` to the upsert path, or to `path` (from the API root)."""
         token = self._token_source()
         headers = {**self._headers, "authorization": f"Bearer {token}"}
+        url = self._url if path is None else httpx.URL(self._base_url + path)
         request = httpx.Request(
-            "POST", self._url, headers=headers, content=body, extensions={"timeout": self._timeout}
+            "POST", url, headers=headers, content=body, extensions={"timeout": self._timeout}
         )
         try:
             response = self._transport.handle_request(request)

@@ -103,9 +103,11 @@ class TransactionalSink(RecordSink, Protocol):
 
 
 class UpsertTransport(Protocol):
-    """One HTTP POST of a batch upsert body; transport failures raise TransientHubSpotError."""
+    """One HTTP POST to HubSpot: of a batch upsert body, or to another path of the CRM API
+    (`path` from the API root, e.g. `/crm/v3/objects/contacts/batch/read`); transport
+    failures raise TransientHubSpotError."""
 
-    def post(self, body: bytes) -> HttpReply: ...
+    def post(self, body: bytes, path: str | None = None) -> HttpReply: ...
 
     def close(self) -> None: ...
 

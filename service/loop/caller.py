@@ -16,7 +16,7 @@ UpsertTransport port; the batch's state is a BatchRun (service/core/batch_run.py
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -25,8 +25,7 @@ import orjson
 
 from service.core.batch_run import BatchRun, TransientStreak, TransientStreaks
 from service.core.clock import Clock
-from service.core.errors import AuthError, CallAbortedError, TransientHubSpotError
-from service.core.health import AUTH_BLOCK, DAILY_BLOCK, Health
+from service.core.health import Health
 from service.core.model import (
     Batch,
     BatchInput,
@@ -40,27 +39,19 @@ from service.core.outcomes import MappedReply, invalid_property_names, map_succe
 from service.core.ports import Metrics, UpsertTransport
 from service.core.ratelimit import (
     RateLimiter,
-    RateLimitHeaders,
-    read_headers,
-    seconds_until_midnight,
 )
 from service.core.responses import (
     UNSPECIFIED_POLICY,
     Classified,
-    HttpReply,
     ReplyKind,
-    classify,
     policy_label,
 )
 from service.core.retry import Backoff
 from service.loop.handover import Handover
+from service.loop.requester import HoldPolicy, Requester
 
 log = logging.getLogger(__name__)
 
-_WAIT_SLICE_S = 0.25
-WINDOW_READING_VALID_S = 60.0  # a burst-window reading with no reply since says nothing
-# Replies that do not show the credentials and the daily budget work: a probe goes on.
-_PROBE_FAILING = frozenset({ReplyKind.AUTH, ReplyKind.DAILY_LIMITED, ReplyKind.TRANSIENT})
 
 
 TRANSIENT_EXHAUSTED = "TRANSIENT_EXHAUSTED"
@@ -110,24 +101,26 @@ class UpsertCaller:
         aborted: Callable[[], bool],
         handover: Handover | None = None,
     ) -> None:
-        self._transport = transport
-        self._limiter = limiter
+        self.requester = Requester(
+            transport,
+            limiter=limiter,
+            clock=clock,
+            metrics=metrics,
+            health=health,
+            policy=HoldPolicy(policy.auth_retry_s, policy.daily_probe_s, policy.daily_reset_zone),
+            aborted=aborted,
+        )
         self._clock = clock
         self._metrics = metrics
-        self._health = health
         self._policy = policy
-        self._aborted = aborted
         self._handover = handover or Handover()
-        # When the latest request HubSpot answered (anything but a transient failure) was
-        # sent: proof, to a worker whose input keeps failing, that HubSpot is up.
-        self._answered_sent_at = float("-inf")
         self._streaks = TransientStreaks()
 
     def execute(self, batch: Batch) -> BatchOutcome:
         try:
             return self._execute(batch)
         finally:
-            self._limiter.leave_probe()  # e.g. its inputs were handed over mid-probe
+            self.requester.leave_probe()  # e.g. its inputs were handed over mid-probe
 
     def _execute(self, batch: Batch) -> BatchOutcome:
         run = BatchRun(BatchOutcome(batch))
@@ -172,78 +165,12 @@ class UpsertCaller:
 
     def _send(self, inputs: list[BatchInput], body: bytes, run: BatchRun) -> Classified | None:
         """Send once a slot is free; None when some inputs were handed over meanwhile."""
-        run.sent_at = self._take_slot()  # compared with holds: never later than the slot
-        started = self._clock.monotonic()
-        with self._handover.on_the_wire(run.seq, inputs) as allowed:
-            if not allowed:
-                self._limiter.give_back()  # unused: another batch may take it
-                return None
-            reply = self._post(body, started)
-        if not isinstance(reply, HttpReply):
-            return reply
-        classified = classify(reply, self._clock.wall())
-        self._observe_headers(reply.headers, started, run.sent_at)  # may hold: budget spent
-        self._lift_holds(classified.kind, run.sent_at)
-        if classified.kind is not ReplyKind.TRANSIENT:
-            self._answered_sent_at = max(self._answered_sent_at, run.sent_at)
-        self._metrics.requests.labels(f"{reply.status // 100}xx", classified.kind.value).inc()
-        self._metrics.batch_inputs.observe(len(inputs))
-        return classified
-
-    def _post(self, body: bytes, started: float) -> HttpReply | Classified:
-        """The reply, or what a transport failure means."""
-        try:
-            return self._transport.post(body)
-        except TransientHubSpotError as exc:
-            self._metrics.requests.labels("error", ReplyKind.TRANSIENT.value).inc()
-            return Classified(ReplyKind.TRANSIENT, 0, None, str(exc), None, None)
-        except AuthError as exc:
-            self._metrics.requests.labels("error", ReplyKind.AUTH.value).inc()
-            return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
-        finally:
-            self._metrics.request_seconds.observe(self._clock.monotonic() - started)
-
-    def _take_slot(self) -> float:
-        """Wait for a slot; returns when the successful ask began (at or before the slot)."""
-        while True:
-            asked = self._clock.monotonic()
-            wait = self._limiter.try_acquire()
-            if wait <= 0:
-                return asked
-            self._wait(min(wait, _WAIT_SLICE_S))
-
-    def _lift_holds(self, kind: ReplyKind, sent_at: float) -> None:
-        """A reply HubSpot did not refuse for credentials or the daily budget ends those holds
-        (readiness and the limiter alike) if its request was sent since they began; a 429
-        DAILY still shows the credentials work."""
-        if kind is ReplyKind.DAILY_LIMITED:
-            self._health.unblock(AUTH_BLOCK, sent_at=sent_at)
-        if kind in _PROBE_FAILING:
-            return
-        self._health.unblock(AUTH_BLOCK, sent_at=sent_at)
-        self._health.unblock(DAILY_BLOCK, sent_at=sent_at)
-        self._limiter.probe_passed(sent_at)
-
-    def _observe_headers(self, headers: Mapping[str, str], started: float, sent_at: float) -> None:
-        limits = read_headers(headers)
-        self._limiter.observe(limits, started)
-        if limits.daily_remaining is not None and limits.daily_remaining <= 0:
-            self._block_daily("the daily budget has no requests left", sent_at)
-        self._report_limits(limits)
-
-    def _report_limits(self, limits: RateLimitHeaders) -> None:
-        """Export what the reply said of HubSpot's budgets, for as long as it holds: a burst
-        window's reading for a minute, the daily budget's until HubSpot resets it."""
-        until_reset = seconds_until_midnight(self._clock.wall(), self._policy.daily_reset_zone)
-        gauges = (
-            (self._metrics.ratelimit_max, limits.max_requests, WINDOW_READING_VALID_S),
-            (self._metrics.ratelimit_remaining, limits.remaining, WINDOW_READING_VALID_S),
-            (self._metrics.daily_limit, limits.daily, until_reset),
-            (self._metrics.daily_remaining, limits.daily_remaining, until_reset),
-        )
-        for gauge, value, valid_for_s in gauges:
-            if value is not None:
-                gauge.set(value, valid_for_s)
+        on_the_wire = self._handover.on_the_wire(run.seq, inputs)
+        sent = self.requester.send(body, on_the_wire=on_the_wire)
+        run.sent_at = sent.sent_at
+        if sent.answered:
+            self._metrics.batch_inputs.observe(len(inputs))
+        return sent.reply
 
     def _on_success(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         run.failures = 0
@@ -274,7 +201,8 @@ class UpsertCaller:
         if not again:
             return
         self._metrics.retries.labels("unmatched_input").inc()
-        self._wait(self._policy.backoff.delay(max(rounds[item.trace_id] for item in again) - 1))
+        worst = max(rounds[item.trace_id] for item in again)
+        self.requester.wait(self._policy.backoff.delay(worst - 1))
         if mapped.resend_one_by_one:
             run.work.extend([item] for item in again)
         else:
@@ -287,9 +215,7 @@ class UpsertCaller:
         self, inputs: list[BatchInput], run: BatchRun, policy: str, retry_after_s: float | None
     ) -> None:
         """Rate limited: hold the limiter, and resend these inputs first."""
-        self._metrics.rate_limited.labels(policy).inc()
-        self._metrics.retries.labels("rate_limited").inc()
-        self._limiter.back_off(retry_after_s)
+        self.requester.back_off(retry_after_s, policy)
         run.work.appendleft(inputs)
 
     def _on_daily_limited(
@@ -297,27 +223,13 @@ class UpsertCaller:
     ) -> None:
         self._metrics.rate_limited.labels("DAILY").inc()
         why = "HubSpot answered 429 DAILY"
-        self._block_daily(why, run.sent_at, log_context(run.seq, inputs))
+        self.requester.hold_daily(why, run.sent_at, log_context(run.seq, inputs))
         run.work.appendleft(inputs)
-
-    def _block_daily(
-        self, why: str, sent_at: float, context: dict[str, object] | None = None
-    ) -> None:
-        """Stop sending until the daily reset, or until a probe after `daily_probe_s` succeeds
-        (nothing new for a request sent before the current hold began)."""
-        until_reset = seconds_until_midnight(self._clock.wall(), self._policy.daily_reset_zone)
-        wait = min(until_reset, self._policy.daily_probe_s)
-        if not self._limiter.hold_then_probe(wait, sent_at):
-            return
-        self._health.block(DAILY_BLOCK, f"{why}; next attempt in {wait:.0f}s")
-        log.warning(
-            "daily limit reached (%s); next attempt in %.0fs", why, wait, extra=context or {}
-        )
 
     def _on_transient(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         reason = str(reply.status) if reply.status else "transport"
         self._metrics.retries.labels(reason).inc()
-        streak = self._streaks.failed(inputs, run.sent_at, self._answered_sent_at)
+        streak = self._streaks.failed(inputs, run.sent_at, self.requester.answered_sent_at)
         if len(inputs) == 1 and self._exhausted(streak):
             self._fail_exhausted(run, inputs, reason, streak)
             return
@@ -333,7 +245,7 @@ class UpsertCaller:
             delay,
             extra=log_context(run.seq, inputs),
         )
-        self._wait(delay)
+        self.requester.wait(delay)
         if len(inputs) > 1 and self._isolate(streak):
             self._split(run, inputs, "isolate_transient")
         else:
@@ -386,11 +298,7 @@ class UpsertCaller:
         self._fail(run, inputs, ErrorInfo(TRANSIENT_EXHAUSTED, message, status, content=True))
 
     def _on_auth(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
-        self._metrics.auth_failures.labels(str(reply.status)).inc()
-        why = f"HubSpot refused the credentials (HTTP {reply.status}): {reply.message}"
-        if self._limiter.hold_then_probe(self._policy.auth_retry_s, run.sent_at):
-            self._health.block(AUTH_BLOCK, why)
-            log.error("%s; holding", why, extra=log_context(run.seq, inputs))
+        self.requester.hold_auth(reply, run.sent_at, log_context(run.seq, inputs))
         run.work.appendleft(inputs)
 
     def _on_rejected(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
@@ -454,17 +362,6 @@ class UpsertCaller:
             extra=log_context(run.seq, [item]),
         )
         return True
-
-    def _wait(self, seconds: float) -> None:
-        deadline = self._clock.monotonic() + seconds
-        while True:
-            if self._aborted():
-                raise CallAbortedError("stopping")
-            left = deadline - self._clock.monotonic()
-            if left <= 0:
-                return
-            self._clock.sleep(min(left, _WAIT_SLICE_S))
-
 
 def _splittable(reply: Classified) -> bool:
     """A whole-request 400/413 may be caused by one input; a non-unique idProperty never is."""

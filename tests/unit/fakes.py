@@ -52,9 +52,11 @@ class FakeTransport:
     def __init__(self, *responders: Responder | Exception) -> None:
         self._responders = list(responders) or [ok_for]
         self.requests: list[dict[str, object]] = []
+        self.paths: list[str | None] = []  # None: the upsert path
 
-    def post(self, body: bytes) -> HttpReply:
+    def post(self, body: bytes, path: str | None = None) -> HttpReply:
         request = orjson.loads(body)
+        self.paths.append(path)
         self.requests.append(request)
         step = self._responders.pop(0) if len(self._responders) > 1 else self._responders[0]
         if isinstance(step, Exception):

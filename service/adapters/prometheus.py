@@ -133,6 +133,27 @@ class Metrics:
         self.rate_limited: ports.Counter = Counter(
             _name("hubspot_rate_limited"), "429 replies, by policy.", ["policy"], registry=registry
         )
+        self.associations: ports.Counter = Counter(
+            _name("associations"),
+            "Associations the upserted events named, by what became of them (associated, "
+            "skipped: the target does not exist and ASSOCIATION_MISSING_TARGET=skip, failed).",
+            ["status"],
+            registry=registry,
+        )
+        self.association_requests: ports.Counter = Counter(
+            _name("hubspot_association_requests"),
+            "Requests for associations: reads of their targets and v4 association batches, by "
+            "operation (read, associate) and outcome.",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self.association_cache: ports.Counter = Counter(
+            _name("association_target_lookups"),
+            "Association targets looked up in the cache of targets resolved to HubSpot ids, by "
+            "result (hit: no read needed, miss).",
+            ["result"],
+            registry=registry,
+        )
         self.auth_failures: ports.Counter = Counter(
             _name("hubspot_auth_failures"), "401 and 403 replies.", ["status"], registry=registry
         )

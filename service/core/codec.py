@@ -3,17 +3,21 @@
 Rules (contract, "Input event"): the value is a UTF-8 JSON object with a non-empty string
 `id` and an object `properties` of scalar values. Numbers and booleans become strings,
 `null` becomes "" (HubSpot's way to clear a value); nested objects or arrays are invalid.
-`idProperty` and `objectWriteTraceId` are optional non-empty strings.
+`idProperty` and `objectWriteTraceId` are optional non-empty strings. `associations` is an
+optional list of records to associate the subscription with: objects of a target object
+type `to`, a unique property `idProperty` and its value `id`, and optionally a label's
+`typeId` (an integer) and `category`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import orjson
 
 from service.core.ids import derived_trace_id
-from service.core.model import Event, RawMessage, Rejection
+from service.core.model import AssociationRef, Event, RawMessage, Rejection
 
 MAX_VALUE_LENGTH = 65_536
 _MAX_NAME_LENGTH = 1_024  # of an idProperty or an objectWriteTraceId
@@ -102,13 +106,50 @@ def _build_event(raw: RawMessage, document: dict[str, object], limits: Validatio
     id_property = _optional_string(document, "idProperty", "INVALID_ID_PROPERTY")
     trace_id = _optional_string(document, "objectWriteTraceId", "INVALID_TRACE_ID")
     properties = _properties(document.get("properties", _MISSING), limits, len(raw.value or b""))
+    linked = document.get("associations")
     return Event(
         raw,
         event_id,
         id_property or limits.default_id_property,
         properties,
         trace_id or derived_trace_id(raw.topic, raw.partition, raw.offset),
+        _associations(linked) if linked is not None else (),
     )
+
+
+_OBJECT_TYPE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+MAX_ASSOCIATIONS = 100
+
+
+def _associations(value: object) -> tuple[AssociationRef, ...]:
+    if not isinstance(value, list):
+        raise _InvalidEventError("INVALID_ASSOCIATIONS", "`associations` must be an array")
+    if len(value) > MAX_ASSOCIATIONS:
+        raise _InvalidEventError(
+            "INVALID_ASSOCIATIONS", f"more than {MAX_ASSOCIATIONS} associations"
+        )
+    return tuple(dict.fromkeys(_association(item, n) for n, item in enumerate(value)))
+
+
+def _association(item: object, n: int) -> AssociationRef:
+    where = f"associations[{n}]"
+    if not isinstance(item, dict):
+        raise _InvalidEventError("INVALID_ASSOCIATIONS", f"{where} must be an object")
+    to_type = item.get("to")
+    if not isinstance(to_type, str) or not _OBJECT_TYPE.match(to_type):
+        raise _InvalidEventError("INVALID_ASSOCIATIONS", f"{where}.to must name an object type")
+    id_property, value = item.get("idProperty"), item.get("id")
+    for name, text in (("idProperty", id_property), ("id", value)):
+        if not isinstance(text, str) or not text.strip() or len(text) > _MAX_NAME_LENGTH:
+            raise _InvalidEventError("INVALID_ASSOCIATIONS", f"{where}.{name} must be a string")
+    type_id, category = item.get("typeId"), item.get("category")
+    if type_id is not None and (not isinstance(type_id, int) or isinstance(type_id, bool)):
+        raise _InvalidEventError("INVALID_ASSOCIATIONS", f"{where}.typeId must be an integer")
+    if category is not None and (not isinstance(category, str) or type_id is None):
+        raise _InvalidEventError(
+            "INVALID_ASSOCIATIONS", f"{where}.category must be a string, with a typeId"
+        )
+    return AssociationRef(to_type, str(id_property), str(value), type_id, category)
 
 
 _MISSING = object()

@@ -32,6 +32,33 @@ class RawMessage(NamedTuple):
         return len(self.value or b"") + len(self.key or b"")
 
 
+class AssociationRef(NamedTuple):
+    """A record an event's subscription should be associated with: the target's object type
+    (`contacts`, `companies`, `deals`, a custom object), one of its unique properties and
+    that property's value; with `type_id` (and `category`, HUBSPOT_DEFINED by default) a
+    labelled association, else HubSpot's default one."""
+
+    to_type: str
+    id_property: str
+    value: str
+    type_id: int | None = None
+    category: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        named: dict[str, object] = {
+            "to": self.to_type,
+            "idProperty": self.id_property,
+            "id": self.value,
+        }
+        if self.type_id is not None:
+            named["typeId"] = self.type_id
+            named["category"] = self.category or DEFAULT_ASSOCIATION_CATEGORY
+        return named
+
+
+DEFAULT_ASSOCIATION_CATEGORY = "HUBSPOT_DEFINED"
+
+
 @dataclass(slots=True)
 class Event:
     """A valid input event: what the contract's event JSON said, plus where it came from."""
@@ -41,6 +68,7 @@ class Event:
     id_property: str
     properties: dict[str, str]
     trace_id: str
+    associations: tuple[AssociationRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +104,10 @@ class BatchInput:
     def root(self) -> BatchInput:
         """The batch's own input this one derives from (itself when it is one)."""
         return self.origin if self.origin is not None else self
+
+    def associations(self) -> list[AssociationRef]:
+        """What its events name to be associated with, each once, in order."""
+        return list(dict.fromkeys(ref for event in self.events for ref in event.associations))
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -194,3 +226,21 @@ class BatchOutcome:
     # loop sends them again after `retry_in_s` as a batch of their own (their ids held back)
     deferred: list[BatchInput] = field(default_factory=list)
     retry_in_s: float = 0.0
+    # what became of the associations the upserted inputs named, by the batch input's trace id
+    associations: dict[str, dict[AssociationRef, AssociationOutcome]] = field(
+        default_factory=dict
+    )
+
+
+class AssociationStatus(StrEnum):
+    ASSOCIATED = "associated"  # the link exists (made now, or already there)
+    SKIPPED = "skipped"  # the target does not exist, and ASSOCIATION_MISSING_TARGET=skip
+    FAILED = "failed"
+
+
+class AssociationOutcome(NamedTuple):
+    """What became of one association an event named."""
+
+    status: AssociationStatus
+    to_hubspot_id: str | None = None
+    error: ErrorInfo | None = None

@@ -168,6 +168,9 @@ class Metrics(Protocol):
     request_seconds: Histogram
     retries: Counter  # by reason
     rate_limited: Counter  # by policy
+    associations: Counter  # by status: associated, skipped, failed
+    association_requests: Counter  # by operation (read, associate), outcome
+    association_cache: Counter  # by result: hit, miss
     auth_failures: Counter  # by status
     ratelimit_remaining: ReportedGauge
     ratelimit_max: ReportedGauge

@@ -10,12 +10,17 @@ Dead-letter records: the original key, value and headers unchanged, plus `error.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import orjson
 
+from service.core.associations import ASSOCIATION_FAILED
 from service.core.model import (
+    AssociationOutcome,
+    AssociationRef,
+    AssociationStatus,
     BatchInput,
     ErrorInfo,
     Event,
@@ -46,12 +51,17 @@ class Topics:
 
 
 def records_for_input(
-    item: BatchInput, outcome: InputOutcome, topics: Topics
+    item: BatchInput,
+    outcome: InputOutcome,
+    topics: Topics,
+    associations: Mapping[AssociationRef, AssociationOutcome] | None = None,
 ) -> list[list[OutboundRecord]]:
     """For every event an input carried, in order: its result and, if it failed, its dead letter.
 
     The fields every event of the input shares are computed once; each event adds its own id,
-    trace id, source position and, for an absorbed event, the carrier's trace id.
+    trace id, source position and, for an absorbed event, the carrier's trace id. An upserted
+    event that named associations lists what became of them (`associations`); when any
+    failed, it also gets a dead letter (ASSOCIATION_FAILED), its upsert standing.
     """
     error = outcome.error
     shared = _SharedFields(
@@ -78,21 +88,64 @@ def records_for_input(
         )
         if shared.dropped:
             _add_dropped(document, shared.dropped, event.properties)
+        failed = None
+        if associations is not None and event.associations:
+            failed = _add_associations(document, event.associations, associations)
         result = OutboundRecord(output, event.id.encode(), orjson.dumps(document))
         if dead_letter_error is not None:
             per_event.append([result, dead_letter(raw, outcome.status, dead_letter_error, topics)])
+        elif failed is not None:
+            per_event.append([result, dead_letter(raw, Status.FAILED, failed, topics)])
         else:
             per_event.append([result])
     return per_event
 
 
+def _add_associations(
+    document: dict[str, object],
+    named: tuple[AssociationRef, ...],
+    outcomes: Mapping[AssociationRef, AssociationOutcome],
+) -> ErrorInfo | None:
+    """`associations`: each the event named, with what became of it; the error for a dead
+    letter when any failed (naming them all)."""
+    listed: list[dict[str, object]] = []
+    failures: list[str] = []
+    for ref in named:
+        result = outcomes.get(ref)
+        if result is None:
+            continue
+        error = result.error
+        listed.append(
+            {
+                **ref.to_json(),
+                "status": result.status,
+                "toHubspotId": result.to_hubspot_id,
+                "error": error.to_json() if error is not None else None,
+            }
+        )
+        if result.status is AssociationStatus.FAILED:
+            failures.append(f"{ref.to_type} {ref.id_property}={ref.value}: {_why(error)}")
+    document["associations"] = listed
+    if not failures:
+        return None
+    return ErrorInfo(ASSOCIATION_FAILED, "; ".join(failures))
+
+
+def _why(error: ErrorInfo | None) -> str:
+    return error.message if error is not None else "failed"
+
+
 def records_for_split_event(
-    item: BatchInput, event: Event, outcome: InputOutcome, topics: Topics
+    item: BatchInput,
+    event: Event,
+    outcome: InputOutcome,
+    topics: Topics,
+    associations: Mapping[AssociationRef, AssociationOutcome] | None = None,
 ) -> list[OutboundRecord]:
     """The records of one event of a merged input that was split back into its events: it
     went on its own, so its result shows its own trace id and no `coalescedInto`."""
     alone = BatchInput(item.id, item.id_property, event.trace_id, event.properties, [event])
-    return records_for_input(alone, outcome, topics)[0]
+    return records_for_input(alone, outcome, topics, associations)[0]
 
 
 def records_for_rejection(rejection: Rejection, topics: Topics) -> list[OutboundRecord]:

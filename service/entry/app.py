@@ -39,6 +39,7 @@ from service.adapters.kafka import (
 )
 from service.adapters.logs import REDACT
 from service.adapters.prometheus import Metrics
+from service.core.associations import ApiPaths
 from service.core.batching import BatchLimits
 from service.core.clock import Clock, SystemClock
 from service.core.codec import ValidationLimits
@@ -50,6 +51,7 @@ from service.core.retry import Backoff
 from service.entry import native
 from service.entry.kafka_clients import kafka_common_config
 from service.entry.settings import DeliveryGuarantee, Settings
+from service.loop.associator import AssociationPolicy
 from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.commit import Committer, OffsetCommitter, TransactionCommitter
 from service.loop.handover import Handover
@@ -121,6 +123,19 @@ def pipeline_config(settings: Settings, dlq_max_bytes: int | None = None) -> Pip
     )
 
 
+def association_policy(settings: Settings, backoff: Backoff) -> AssociationPolicy:
+    """Associations to contacts, companies, deals: where they go, and what a missing
+    target comes to."""
+    return AssociationPolicy(
+        paths=ApiPaths(settings.hubspot_api_version, settings.hubspot_object_type),
+        missing_target=settings.association_missing_target,
+        retry_s=settings.association_retry_s,
+        backoff=backoff,
+        cache_max=settings.association_cache_max,
+        cache_ttl_s=settings.association_cache_ttl_s,
+    )
+
+
 def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s: float) -> None:
     """A revoke may take the settle, then a request on the wire: longer than
     `max.poll.interval.ms`, and the broker evicts the member mid-revoke."""
@@ -167,6 +182,10 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         settings.hubspot_rate_limit_requests, settings.hubspot_rate_limit_interval_ms / 1000, clock
     )
     hard_stop, handover = threading.Event(), Handover()
+    backoff = Backoff(
+        base_s=settings.hubspot_retry_backoff_ms / 1000,
+        cap_s=settings.hubspot_retry_max_backoff_ms / 1000,
+    )
     caller = UpsertCaller(
         transport,
         limiter=limiter,
@@ -178,14 +197,12 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
             auth_retry_s=settings.hubspot_auth_retry_s,
             daily_probe_s=settings.hubspot_daily_probe_interval_s,
             daily_reset_zone=ZoneInfo(settings.hubspot_daily_reset_timezone),
-            backoff=Backoff(
-                base_s=settings.hubspot_retry_backoff_ms / 1000,
-                cap_s=settings.hubspot_retry_max_backoff_ms / 1000,
-            ),
+            backoff=backoff,
             on_invalid_property=settings.on_invalid_property,
             transient_max_attempts=settings.hubspot_transient_max_attempts,
             transient_max_s=settings.hubspot_transient_max_s,
         ),
+        associations=association_policy(settings, backoff),
         aborted=hard_stop.is_set,
         handover=handover,
     )

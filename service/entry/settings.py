@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from service.core.errors import ConfigError
+from service.loop.associator import MissingTargetPolicy
 from service.loop.caller import InvalidPropertyPolicy
 
 SECRET_FIELDS = frozenset(
@@ -134,6 +135,10 @@ class Settings(BaseSettings):
     hubspot_transient_max_attempts: int = Field(default=10, ge=1, le=1_000)
     hubspot_transient_max_s: float = Field(default=300.0, ge=0, le=86_400)
     on_invalid_property: InvalidPropertyPolicy = InvalidPropertyPolicy.FAIL
+    association_missing_target: MissingTargetPolicy = MissingTargetPolicy.FAIL
+    association_retry_s: float = Field(default=300.0, ge=0, le=86_400)
+    association_cache_max: int = Field(default=100_000, ge=0, le=10_000_000)
+    association_cache_ttl_s: float = Field(default=3_600.0, ge=0, le=604_800)
 
     batch_max_size: int = Field(default=100, ge=1, le=100)
     batch_max_wait_ms: int = Field(default=1_000, ge=0, le=600_000)
@@ -256,7 +261,7 @@ class Settings(BaseSettings):
             return self.kafka_sasl_password_file.read_text(encoding="utf-8").strip()
         return None
 
-    @field_validator("on_invalid_property", mode="before")
+    @field_validator("on_invalid_property", "association_missing_target", mode="before")
     @classmethod
     def _lower_policy(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

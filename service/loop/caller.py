@@ -47,6 +47,7 @@ from service.core.responses import (
     policy_label,
 )
 from service.core.retry import Backoff
+from service.loop.associator import AssociationPolicy, Associator
 from service.loop.handover import Handover
 from service.loop.requester import HoldPolicy, Requester
 
@@ -100,6 +101,7 @@ class UpsertCaller:
         policy: CallerPolicy,
         aborted: Callable[[], bool],
         handover: Handover | None = None,
+        associations: AssociationPolicy | None = None,
     ) -> None:
         self.requester = Requester(
             transport,
@@ -115,6 +117,11 @@ class UpsertCaller:
         self._policy = policy
         self._handover = handover or Handover()
         self._streaks = TransientStreaks()
+        self._associator = (
+            Associator(self.requester, clock=clock, metrics=metrics, policy=associations)
+            if associations is not None
+            else None
+        )
 
     def execute(self, batch: Batch) -> BatchOutcome:
         try:
@@ -143,6 +150,8 @@ class UpsertCaller:
                 continue
             self._handle(reply, inputs, run)
             self._schedule_derived(run)
+        if self._associator is not None:
+            self._associator.associate(run.outcome)
         return run.outcome
 
     def _handle(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:

@@ -11,11 +11,15 @@ its group never finishes (the loop stops without committing past it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import NamedTuple
 
+from service.core.associations import ASSOCIATION_FAILED
 from service.core.clock import Clock
 from service.core.errors import DeliveryError, ServiceError
 from service.core.model import (
+    AssociationOutcome,
+    AssociationRef,
     BatchInput,
     BatchOutcome,
     Event,
@@ -187,7 +191,7 @@ class OutcomePublisher:
         by_trace_id, topics, in_order = outcome.by_trace_id, self._topics, self._release
         handed_over = {id(item) for item in outcome.handed_over}  # their next owner redoes them
         deferred = {id(item) for item in outcome.deferred}  # to be sent again: no outcome yet
-        split = outcome.per_event
+        split, associations = outcome.per_event, outcome.associations
         for item in outcome.batch.inputs:
             if handed_over and id(item) in handed_over:  # no records: they leave the buffer
                 self.emitted_bytes += sum(event.raw.size for event in item.events)
@@ -195,14 +199,16 @@ class OutcomePublisher:
             if deferred and id(item) in deferred:
                 continue
             if split and item.trace_id in split:
-                self._split_input(item, split[item.trace_id], group)
+                linked = associations.get(item.trace_id) if associations else None
+                self._split_input(item, split[item.trace_id], linked, group)
                 continue
             result = by_trace_id[item.trace_id]
             status = result.status
             category = result.error.category if result.error else None
             events = item.events
             coalesced += len(events) - 1
-            per_event = records_for_input(item, result, topics)
+            linked = associations.get(item.trace_id) if associations else None
+            per_event = records_for_input(item, result, topics, linked)
             for event, records in zip(events, per_event, strict=True):
                 if in_order is None:
                     self._emit(event.raw, records, status, category, group)
@@ -216,6 +222,7 @@ class OutcomePublisher:
         self,
         item: BatchInput,
         outcomes: list[tuple[Event, InputOutcome | None]],
+        associations: Mapping[AssociationRef, AssociationOutcome] | None,
         group: _DeliveryGroup,
     ) -> None:
         """A merged input that went one event per input: each event's own outcome (none for
@@ -225,7 +232,7 @@ class OutcomePublisher:
             if result is None:
                 self.emitted_bytes += event.raw.size
                 continue
-            records = records_for_split_event(item, event, result, self._topics)
+            records = records_for_split_event(item, event, result, self._topics, associations)
             category = result.error.category if result.error else None
             self._publish(_Outcome(event.raw, records, result.status, category), group)
 
@@ -293,6 +300,8 @@ class OutcomePublisher:
         self._unreported[status] += 1
         if status is not Status.UPSERTED:
             self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
+        elif len(records) > 1:  # upserted, but an association failed: its dead letter
+            self._metrics.dead_letters.labels(Status.FAILED.value, ASSOCIATION_FAILED).inc()
 
     def _close(self, group: _DeliveryGroup) -> None:
         """Report the group's counts and latencies, and let it finish once all are acked."""

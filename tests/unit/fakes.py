@@ -12,9 +12,11 @@ from prometheus_client import CollectorRegistry
 from service.adapters.prometheus import Metrics
 from service.core.clock import FakeClock
 from service.core.health import Health
+from service.core.ports import UpsertTransport
 from service.core.ratelimit import RateLimiter
 from service.core.responses import HttpReply
 from service.core.retry import Backoff
+from service.loop.associator import AssociationPolicy
 from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.handover import Handover
 
@@ -81,12 +83,13 @@ TEST_POLICY = CallerPolicy(backoff=TEST_BACKOFF, auth_retry_s=5.0)
 
 
 def make_caller(
-    transport: FakeTransport,
+    transport: UpsertTransport,
     clock: FakeClock | None = None,
     limiter: RateLimiter | None = None,
     *,
     policy: CallerPolicy = TEST_POLICY,
     handover: Handover | None = None,
+    associations: AssociationPolicy | None = None,
 ) -> tuple[UpsertCaller, Metrics, Health]:
     clock = clock or FakeClock()
     metrics = Metrics(CollectorRegistry(), clock.monotonic)
@@ -100,6 +103,7 @@ def make_caller(
         policy=policy,
         aborted=lambda: False,
         handover=handover,
+        associations=associations,
     )
     return caller, metrics, health
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import yaml
 
@@ -158,6 +159,16 @@ def _spend_burst_budget(emulator: RunningEmulator) -> None:
     assert statuses[-1] == 429, statuses
 
 
+def _linked_events(emulator: RunningEmulator) -> list[tuple[bytes | None, bytes | None]]:
+    """Events naming an existing contact, so the association series have data."""
+    emulator.control.seed("contacts", [{"email": "obs@example.com"}])
+    link = {"to": "contacts", "idProperty": "email", "id": "obs@example.com"}
+    return [
+        (key, orjson.dumps({**orjson.loads(value), "associations": [link]}))
+        for key, value in (event_bytes(f"sub-linked-{n}", hs_name="x") for n in range(10))
+    ]
+
+
 def _concrete(expr: str) -> str:
     for variable, value in (
         ("$namespace", ".*"),
@@ -181,7 +192,8 @@ def test_every_dashboard_query_and_alert_evaluates_on_a_real_run(
         for n in range(GOOD_EVENTS)
     ]
     events[50:50] = BAD_EVENTS
-    expected_results = GOOD_EVENTS + len(BAD_EVENTS)
+    events += _linked_events(emulator)  # for the Associations row
+    expected_results = len(events)
     with running_service(env, tmp_path / "service.log") as service:
         prometheus = Prometheus(tmp_path, f"127.0.0.1:{env['HTTP_PORT']}")
         try:

@@ -129,6 +129,10 @@ values are left out so the service's own defaults and "unset" semantics apply.
   "HUBSPOT_TRANSIENT_MAX_ATTEMPTS" $c.hubspotTransientMaxAttempts
   "HUBSPOT_TRANSIENT_MAX_S" $c.hubspotTransientMaxS
   "ON_INVALID_PROPERTY" $c.onInvalidProperty
+  "ASSOCIATION_MISSING_TARGET" $c.associationMissingTarget
+  "ASSOCIATION_RETRY_S" $c.associationRetryS
+  "ASSOCIATION_CACHE_MAX" $c.associationCacheMax
+  "ASSOCIATION_CACHE_TTL_S" $c.associationCacheTtlS
   "HUBSPOT_RATE_LIMIT_REQUESTS" $c.hubspotRateLimitRequests
   "HUBSPOT_RATE_LIMIT_INTERVAL_MS" $c.hubspotRateLimitIntervalMs
   "HUBSPOT_CA_BUNDLE" $c.hubspotCaBundle

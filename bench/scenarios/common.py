@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -132,10 +132,12 @@ def run_backlog(
     produce_first: bool = True,
     max_seconds: float = 900,
     batch_max_wait_ms: int | None = None,
+    prepare: Callable[[Emulator], None] | None = None,
 ) -> BacklogRun:
     """Run `events` through `instances` processes of `kind`; see the module docstring.
 
-    `batch_max_wait_ms`: the service's batch window (default: the mode's).
+    `batch_max_wait_ms`: the service's batch window (default: the mode's). `prepare`: what to
+    do to the fresh emulator before anything runs (e.g. create the records events refer to).
     `produce_first`: the backlog is in the topic before the processes start, and the measured
     interval starts when they are ready; otherwise the processes join the group first (so no
     rebalance disturbs the run), the backlog follows, and the interval starts when producing
@@ -145,6 +147,8 @@ def run_backlog(
     run_dir.mkdir(parents=True, exist_ok=True)
     topics = new_topics(ctx.bootstrap, label, partitions)
     emulator = Emulator(limit, latency_ms, jitter_ms, run_dir / "emulator.log")
+    if prepare is not None:
+        prepare(emulator)
     processes: list[Process] = []
     watch = TopicWatch(ctx.bootstrap, topics.output)
     try:

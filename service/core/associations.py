@@ -143,11 +143,15 @@ def _dicts(value: object) -> Iterable[dict[str, object]]:
 class TargetCache:
     """Targets resolved to HubSpot ids: at most `max_entries`, each for `ttl_s` (a record
     deleted and created again gets a new id). Found targets only: a missing one is asked for
-    again next time. Shared by the worker threads."""
+    again next time. Shared by the worker threads, which also share reads in progress: a
+    target one thread is reading is waited for by the others (`claim`, `settle`), so a
+    customer many batches name at once is still read once."""
 
     def __init__(self, max_entries: int, ttl_s: float) -> None:
         self._max, self._ttl_s = max_entries, ttl_s
         self._entries: OrderedDict[TargetKey, tuple[str, float]] = OrderedDict()
+        self._reading: dict[TargetKey, threading.Event] = {}
+        self._missing: dict[TargetKey, float] = {}  # read and not found, for the waiters
         self._lock = threading.Lock()
 
     def get(self, key: TargetKey, now: float) -> str | None:
@@ -165,10 +169,61 @@ class TargetCache:
         if self._max <= 0:
             return
         with self._lock:
-            self._entries[key] = (hubspot_id, now + self._ttl_s)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            self._put(key, hubspot_id, now)
+
+    def claim(self, keys: Iterable[TargetKey]) -> tuple[list[TargetKey], list[TargetKey]]:
+        """Split `keys` into those this thread is to read (claimed now) and those another
+        thread is reading (wait for them with `awaited`)."""
+        mine: list[TargetKey] = []
+        theirs: list[TargetKey] = []
+        with self._lock:
+            for key in keys:
+                if key in self._reading:
+                    theirs.append(key)
+                else:
+                    self._reading[key] = threading.Event()
+                    mine.append(key)
+        return mine, theirs
+
+    def settle(
+        self, claimed: Iterable[TargetKey], found: dict[TargetKey, str | None], now: float
+    ) -> None:
+        """What this thread's read of its `claimed` targets found (None: not found; a key
+        left out: no answer, e.g. the read failed); their waiters go on."""
+        with self._lock:
+            for key in claimed:
+                if key in found:
+                    hubspot_id = found[key]
+                    if hubspot_id is None:
+                        self._missing[key] = now + _MISSING_NOTED_S
+                    elif self._max > 0:
+                        self._put(key, hubspot_id, now)
+                done = self._reading.pop(key, None)
+                if done is not None:
+                    done.set()
+            self._missing = {k: until for k, until in self._missing.items() if until > now}
+
+    def awaited(self, key: TargetKey, timeout_s: float, now: float) -> str | bool | None:
+        """Wait for another thread's read of `key`: its HubSpot id, None when that read
+        found nothing, or False when it gave no answer (read it yourself)."""
+        with self._lock:
+            reading = self._reading.get(key)
+        if reading is not None and not reading.wait(timeout_s):
+            return False
+        with self._lock:
+            if key in self._missing:
+                return None
+        found = self.get(key, now)
+        return found if found is not None else False
+
+    def _put(self, key: TargetKey, hubspot_id: str, now: float) -> None:
+        self._entries[key] = (hubspot_id, now + self._ttl_s)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+_MISSING_NOTED_S = 5.0  # how long a read that found nothing answers the threads waiting on it

@@ -107,17 +107,46 @@ class Associator:
     # -- targets -----------------------------------------------------------------------------
 
     def _resolve(self, refs: set[AssociationRef], deadline: float) -> Resolved:
+        """Each target's HubSpot id: cached, read here, or read by another worker meanwhile."""
         resolved: Resolved = {}
         now = self._clock.monotonic()
-        unknown: dict[tuple[str, str], set[str]] = {}
-        for ref in refs:
-            cached = self._cache.get(target_key(ref), now)
+        unknown = []
+        for key in {target_key(ref) for ref in refs}:
+            cached = self._cache.get(key, now)
             self._metrics.association_cache.labels("hit" if cached else "miss").inc()
-            if cached is not None:
-                resolved[target_key(ref)] = cached
+            if cached is None:
+                unknown.append(key)
             else:
-                unknown.setdefault((ref.to_type, ref.id_property), set()).add(ref.value)
-        for (to_type, id_property), values in unknown.items():
+                resolved[key] = cached
+        mine, theirs = self._cache.claim(unknown)
+        try:
+            resolved.update(self._read_keys(mine, deadline))
+        finally:
+            answers = {k: v for k, v in resolved.items() if not isinstance(v, ErrorInfo)}
+            self._cache.settle(mine, answers, self._clock.monotonic())
+        resolved.update(self._await(theirs, deadline))
+        return resolved
+
+    def _await(self, keys: list[TargetKey], deadline: float) -> Resolved:
+        """Targets another worker was reading: its answer, or (none came) a read of our own."""
+        answered: Resolved = {}
+        unanswered = []
+        for key in keys:
+            wait_s = max(deadline - self._clock.monotonic(), 0.0)
+            answer = self._cache.awaited(key, wait_s, self._clock.monotonic())
+            if answer is False:
+                unanswered.append(key)
+            else:
+                answered[key] = answer if isinstance(answer, str) else None
+        answered.update(self._read_keys(unanswered, deadline))
+        return answered
+
+    def _read_keys(self, keys: list[TargetKey], deadline: float) -> Resolved:
+        by_property: dict[tuple[str, str], list[str]] = {}
+        for to_type, id_property, value in keys:
+            by_property.setdefault((to_type, id_property), []).append(value)
+        resolved: Resolved = {}
+        for (to_type, id_property), values in by_property.items():
             resolved.update(self._read(to_type, id_property, sorted(values), deadline))
         return resolved
 
@@ -147,11 +176,7 @@ class Associator:
         reply = self._request(read_body(id_property, values), path, "read", deadline)
         if isinstance(reply, ErrorInfo):
             return reply
-        found = found_targets(reply.document, id_property)
-        now = self._clock.monotonic()
-        for value, hubspot_id in found.items():
-            self._cache.put((to_type, id_property, value), hubspot_id, now)
-        return found
+        return found_targets(reply.document, id_property)
 
     def _retry_missing(self, missing: list[str], attempt: int, deadline: float) -> bool:
         if not missing or self._policy.missing_target is not MissingTargetPolicy.RETRY:

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIO_FILES = ("api_bound", "shared_budget", "overhead", "latency", "baseline")
+SCENARIO_FILES = ("api_bound", "shared_budget", "overhead", "latency", "associations", "baseline")
 COMMON_KEYS = {"scenario", "mode", "machine", "config", "targets", "figures", "measured", "passed"}
 MEASURED_KEYS = {
     "api_bound": {"service", "baseline", "ratio"},
     "shared_budget": {"service"},
     "overhead": {"service", "baseline", "ratio"},
     "latency": {"p50_ms", "p99_ms", "matched", "results"},
+    "associations": {"service", "requests_per_record", "association_requests_per_upsert_request"},
     "baseline": {"api_bound", "overhead"},
 }
 

@@ -4,6 +4,7 @@ reported without undoing the upsert."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -260,3 +261,21 @@ def test_the_target_cache_is_bounded_and_expires() -> None:
     assert cache.get(("contacts", "email", "b"), now=1.0) is None  # the oldest went
     assert cache.get(("contacts", "email", "a"), now=11.0) is None  # expired
     assert len(cache) == 1
+
+
+def test_a_target_another_worker_is_reading_is_waited_for_not_read_again() -> None:
+    cache = TargetCache(max_entries=10, ttl_s=60.0)
+    key, gone, unanswered = ("contacts", "email", "a"), ("contacts", "email", "x"), (
+        "contacts", "email", "y"
+    )
+    mine, theirs = cache.claim([key, gone, unanswered])
+    assert (mine, theirs) == ([key, gone, unanswered], [])
+    assert cache.claim([key]) == ([], [key])  # another worker: it waits instead of reading
+    waited: list[object] = []
+    waiter = threading.Thread(target=lambda: waited.append(cache.awaited(key, 5.0, now=0.0)))
+    waiter.start()
+    cache.settle([key, gone, unanswered], {key: "501", gone: None}, now=0.0)
+    waiter.join(5)
+    assert waited == ["501"]
+    assert cache.awaited(gone, 1.0, now=0.0) is None  # read, and not found
+    assert cache.awaited(unanswered, 1.0, now=0.0) is False  # no answer: read it yourself

@@ -96,7 +96,7 @@ def test_no_development_tool_is_locked_into_the_image() -> None:
     """A dev dependency is locked only when the runtime needs it too (cryptography, which the
     tests use to make certificates, comes with the registry client's authlib)."""
     entries = _entries()
-    runtime = {canonicalize_name(r.name) for r in _runtime_requirements()}
+    runtime: set[str] = {canonicalize_name(r.name) for r in _runtime_requirements()}
     runtime |= _needed_by_locked_packages(entries)
     for requirement in _dev_requirements():
         name = canonicalize_name(requirement.name)

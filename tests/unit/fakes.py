@@ -117,6 +117,7 @@ class FakeSource:
         self.listener: RebalanceListener | None = None
         self.ends: dict[TopicPartition, int] = {}  # end offsets, as statistics would report
         self.app_positions: dict[TopicPartition, int] = {}  # past markers, as librdkafka's
+        self.seeks: list[tuple[TopicPartition, int]] = []
 
     def subscribe(self, listener: RebalanceListener) -> None:
         self.listener = listener
@@ -150,6 +151,18 @@ class FakeSource:
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.paused = []
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Read the partition again from `offset` (the messages after it come again too)."""
+        self.seeks.append((tp, offset))
+        self.position = next(
+            (
+                index
+                for index, message in enumerate(self.messages)
+                if (message.topic, message.partition) == tp and message.offset >= offset
+            ),
+            len(self.messages),
+        )
 
     def positions(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: self.app_positions[tp] for tp in partitions if tp in self.app_positions}

@@ -192,6 +192,9 @@ class Metrics(Protocol):
     buffered_bytes: Gauge
     ready: Readiness
     delivery_errors: Counter
+    # the Schema Registry
+    schema_registry_unavailable: Counter
+    registry_paused_partitions: Gauge
     # Kafka
     paused_partitions: Gauge
     consumer_lag: Gauge  # by topic, partition

@@ -296,9 +296,7 @@ class UpsertCaller:
         self._limiter.back_off(retry_after_s)
         run.work.appendleft(inputs)
 
-    def _on_daily_limited(
-        self, reply: Classified, inputs: list[BatchInput], run: BatchRun
-    ) -> None:
+    def _on_daily_limited(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         self._metrics.rate_limited.labels("DAILY").inc()
         why = "HubSpot answered 429 DAILY"
         self._block_daily(why, run.sent_at, log_context(run.seq, inputs))

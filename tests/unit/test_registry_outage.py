@@ -227,7 +227,7 @@ def test_a_record_the_registry_says_is_unreadable_is_invalid_not_parked() -> Non
     messages = [record(0, 0), RawMessage(TOPIC, 0, 1, b"k", b"\xff", None, 1), record(0, 2)]
     pipeline, source, sink, _, clock = build(messages)
     turn(pipeline, clock, times=10)
-    statuses = [r["status"] for r in results(sink)]
+    statuses = [str(r["status"]) for r in results(sink)]
     assert offsets_of(sink, 0) == [0, 1, 2]
     assert sorted(statuses) == ["invalid", "upserted", "upserted"]
     assert source.seeks == []

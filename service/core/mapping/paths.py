@@ -1,9 +1,10 @@
 """Field paths into a decoded event: JMESPath expressions, compiled once at start-up.
 
-A plain dotted path (`customer.id`) is read with dictionary lookups, which is what JMESPath
-does for it and much faster (it runs for every entry of every event); anything else
-(`items[0].price`, `sum(items[].quantity)`, filters) runs through the `jmespath` package.
-Either way a missing field, or a step into something that is not an object, gives None.
+A plain path of field names and list indexes (`customer.id`, `items[0].price`, `items[-1]`)
+is read with dictionary and list lookups, which is what JMESPath does for it and much faster
+(it runs for every entry of every event); anything else (`sum(items[].quantity)`, filters,
+functions) runs through the `jmespath` package. Either way a missing field, an index out of
+range, or a step into something of another kind gives None.
 JMESPath's functions take decimals (Avro and Protobuf decimals decode as `Decimal`) as
 numbers, so `sum(items[].amount)` stays exact. A path that fails on an event (a function
 given the wrong type) raises PathError. Pure.
@@ -21,7 +22,10 @@ from jmespath.exceptions import JMESPathError
 
 from service.core.mapping.spec import Lookup
 
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_SEGMENT = rf"{_NAME}(?:\[-?[0-9]+\])*"
+_PLAIN = re.compile(rf"{_SEGMENT}(?:\.{_SEGMENT})*")
+_STEP = re.compile(rf"({_NAME})|\[(-?[0-9]+)\]")
 
 
 class PathError(Exception):
@@ -46,8 +50,8 @@ _OPTIONS = jmespath.Options(custom_functions=_Functions())
 
 def compile_path(text: str) -> Lookup:
     """A lookup for `text`; raises jmespath's ParseError for an expression it cannot read."""
-    if _DOTTED.fullmatch(text):
-        return _dotted(tuple(text.split(".")))
+    if _PLAIN.fullmatch(text):
+        return _plain(_steps(text))
     expression = jmespath.compile(text)
 
     def search(document: object) -> object:
@@ -72,21 +76,31 @@ def parse_problem(text: str) -> str | None:
     return None
 
 
-def _dotted(keys: tuple[str, ...]) -> Lookup:
-    if len(keys) == 1:
-        (key,) = keys
+def _steps(text: str) -> tuple[str | int, ...]:
+    """`a.b[0][-1].c` -> ("a", "b", 0, -1, "c")."""
+    return tuple(
+        name if name else int(index) for name, index in _STEP.findall(text.replace(".", " "))
+    )
+
+
+def _plain(steps: tuple[str | int, ...]) -> Lookup:
+    if len(steps) == 1 and isinstance(steps[0], str):
+        key = steps[0]
 
         def field(document: object) -> object:
             return document.get(key) if type(document) is dict else None
 
         return field
 
-    def nested(document: object) -> object:
+    def walk(document: object) -> object:
         current = document
-        for key in keys:
-            if type(current) is not dict:
+        for step in steps:
+            if type(current) is dict and type(step) is str:
+                current = current.get(step)
+            elif type(current) is list and type(step) is int:
+                current = current[step] if -len(current) <= step < len(current) else None
+            else:
                 return None
-            current = current.get(key)
         return current
 
-    return nested
+    return walk

@@ -90,6 +90,13 @@ class Parking:
             self._wait_s = min(self._wait_s * 2, MAX_RETRY_S)
             self._next_try = self._clock.monotonic() + self._wait_s
             self._unavailable(exc)
+            log.warning(
+                "schema registry still unavailable (%s); %d partition(s) paused, next try in "
+                "%.0f s",
+                exc,
+                len(self._parked),
+                self._wait_s,
+            )
             return {}
         return self._release()
 

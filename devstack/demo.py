@@ -3,8 +3,10 @@
 Starts a local Kafka broker and the HubSpot emulator, creates the topics, runs
 `python -m service run` as a real process, produces a realistic stream of subscription
 events (repeated ids, a few bad events), waits until every event has its result, prints
-what happened, and stops everything it started. A development tool: never imported by
-`service/`.
+what happened, and stops everything it started. `--format avro` runs the billing example of
+docs/upstream-events.md instead: a local Schema Registry (Apicurio) too, the billing system's
+Avro events in both schema versions, and the service reading them through the example's
+mapping (devstack/examples/). A development tool: never imported by `service/`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,26 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from devstack.emulator import RunningEmulator, start_in_subprocess
+from devstack.emulator.config import DEFAULT_KNOWN_PROPERTIES
+from devstack.examples.billing import (
+    CUSTOM_PROPERTIES,
+    MAPPING_FILE,
+    avro_serializers,
+    subscription_events,
+)
 from devstack.kafka import LocalBroker, create_topics, ensure_kafka_libs, free_ports
+from devstack.registry import LocalRegistry
 
 TOKEN = "demo-private-app-token"
+TOPIC = "subscription-events"
 TOPICS = {"subscription-events": 6, "subscription-upsert-results": 6, "subscription-events-dlq": 1}
 STATUSES = ("active", "active", "active", "past_due", "canceled", "expired", "scheduled")
 
@@ -55,6 +68,22 @@ def _bad_events(n: int) -> list[tuple[bytes | None, bytes]]:
         (b"nested", orjson.dumps({"id": f"nested-{n}", "properties": {"hs_name": {"x": 1}}})),
         (b"unknown", orjson.dumps({"id": f"unknown-{n}", "properties": {"no_such": "x"}})),
     ]
+
+
+def _billing_events(
+    count: int, subscriptions: int, registry_url: str
+) -> list[tuple[bytes | None, bytes]]:
+    """The billing example's events, Avro in both schema versions, and two unreadable ones."""
+    serialize = avro_serializers(SchemaRegistryClient({"url": registry_url}), TOPIC)
+    stream = subscription_events(count, subscriptions, seed=1)
+    events: list[tuple[bytes | None, bytes]] = [
+        (event.subscription_id.encode(), serialize(event)) for event in stream
+    ]
+    events[len(events) // 2 : len(events) // 2] = [
+        (b"plain-json", b'{"id": "sub-x", "properties": {}}'),  # NOT_SCHEMA_REGISTRY_FRAMED
+        (b"unknown-schema", b"\x00\x7f\xff\xff\xf0\x02"),  # SCHEMA_NOT_FOUND
+    ]
+    return events
 
 
 def _produce(bootstrap: str, events: list[tuple[bytes | None, bytes]]) -> None:
@@ -92,9 +121,15 @@ def _read_results(bootstrap: str, expected: int, timeout_s: float) -> list[dict[
 
 
 def _start_service(
-    bootstrap: str, emulator: RunningEmulator, work: Path
+    bootstrap: str, emulator: RunningEmulator, work: Path, registry_url: str | None
 ) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
+    if registry_url is not None:
+        env.update(
+            INPUT_FORMAT="avro",
+            SCHEMA_REGISTRY_URL=registry_url,
+            EVENT_MAPPING_FILE=str(MAPPING_FILE),
+        )
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         HUBSPOT_BASE_URL=emulator.url,
@@ -139,38 +174,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--subscriptions", type=int, default=5_000)
     parser.add_argument("--latency-ms", type=int, default=150)
+    parser.add_argument(
+        "--format",
+        choices=("json", "avro"),
+        default="json",
+        help="json: the contract's events; avro: the billing example through a Schema "
+        "Registry and the event mapping (docs/upstream-events.md)",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="upserter-demo-"))
     print(f"fetching Kafka (cached after the first run): {ensure_kafka_libs()}")
-    with LocalBroker(work / "kafka") as broker:
+    with ExitStack() as stack:
+        broker = stack.enter_context(LocalBroker(work / "kafka"))
         print(f"kafka listening on {broker.bootstrap_servers}")
         create_topics(broker.bootstrap_servers, TOPICS)
-        emulator = start_in_subprocess(
-            [
-                "--token",
-                TOKEN,
-                "--latency-ms",
-                str(args.latency_ms),
-                "--jitter-ms",
-                "50",
-                "--rate-limit",
-                "190/10000",
-            ]
+        registry_url = None
+        if args.format == "avro":
+            registry_url = stack.enter_context(LocalRegistry(work / "registry")).url
+            print(f"schema registry (Apicurio) on {registry_url}; mapping {MAPPING_FILE}")
+        return _run(args, broker.bootstrap_servers, registry_url, work)
+
+
+def _run(args: argparse.Namespace, bootstrap: str, registry_url: str | None, work: Path) -> int:
+    emulator = start_in_subprocess(
+        ["--token", TOKEN, "--latency-ms", str(args.latency_ms), "--jitter-ms", "50",
+         "--rate-limit", "190/10000"]
+    )  # fmt: skip
+    if registry_url is not None:  # the example's custom subscription properties exist
+        emulator.control.configure(
+            known_properties=sorted(DEFAULT_KNOWN_PROPERTIES | CUSTOM_PROPERTIES)
         )
-        print(f"HubSpot emulator on {emulator.url} (190 requests per 10 s)")
-        service = _start_service(broker.bootstrap_servers, emulator, work)
-        try:
+    print(f"HubSpot emulator on {emulator.url} (190 requests per 10 s)")
+    service = _start_service(bootstrap, emulator, work, registry_url)
+    results: list[dict[str, object]] = []
+    try:
+        if registry_url is None:
             events = _events(args.events, args.subscriptions, seed=1)
-            _produce(broker.bootstrap_servers, events)
-            print(f"produced {len(events)} events; waiting for their results")
-            started = time.monotonic()
-            results = _read_results(broker.bootstrap_servers, len(events), timeout_s=600)
-            _report(len(events), results, emulator, time.monotonic() - started)
-        finally:
-            service.send_signal(signal.SIGTERM)
-            code = service.wait(timeout=60)
-            print(f"service stopped with exit code {code}; its log: {work / 'service.log'}")
-            emulator.stop()
+        else:
+            events = _billing_events(args.events, args.subscriptions, registry_url)
+        _produce(bootstrap, events)
+        print(f"produced {len(events)} events; waiting for their results")
+        started = time.monotonic()
+        results = _read_results(bootstrap, len(events), timeout_s=600)
+        _report(len(events), results, emulator, time.monotonic() - started)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        code = service.wait(timeout=60)
+        print(f"service stopped with exit code {code}; its log: {work / 'service.log'}")
+        emulator.stop()
     return 0 if len(results) == len(events) else 1
 
 

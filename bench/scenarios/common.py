@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -132,12 +132,17 @@ def run_backlog(
     produce_first: bool = True,
     max_seconds: float = 900,
     batch_max_wait_ms: int | None = None,
+    service_settings: Mapping[str, str] | None = None,
+    emulator_config: Mapping[str, object] | None = None,
     prepare: Callable[[Emulator], None] | None = None,
 ) -> BacklogRun:
     """Run `events` through `instances` processes of `kind`; see the module docstring.
 
-    `batch_max_wait_ms`: the service's batch window (default: the mode's). `prepare`: what to
-    do to the fresh emulator before anything runs (e.g. create the records events refer to).
+    `batch_max_wait_ms`: the service's batch window (default: the mode's).
+    `service_settings`: more settings of the service (e.g. INPUT_FORMAT and the mapping);
+    `emulator_config`: emulator settings to patch (e.g. the properties it knows); `prepare`:
+    what to do to the fresh emulator before anything runs (e.g. create the records events
+    refer to).
     `produce_first`: the backlog is in the topic before the processes start, and the measured
     interval starts when they are ready; otherwise the processes join the group first (so no
     rebalance disturbs the run), the backlog follows, and the interval starts when producing
@@ -147,6 +152,8 @@ def run_backlog(
     run_dir.mkdir(parents=True, exist_ok=True)
     topics = new_topics(ctx.bootstrap, label, partitions)
     emulator = Emulator(limit, latency_ms, jitter_ms, run_dir / "emulator.log")
+    if emulator_config:
+        emulator.control.configure(**emulator_config)
     if prepare is not None:
         prepare(emulator)
     processes: list[Process] = []
@@ -164,6 +171,7 @@ def run_backlog(
             emulator=emulator,
             run_dir=run_dir,
             batch_max_wait_ms=batch_max_wait_ms or ctx.mode.batch_max_wait_ms,
+            settings=service_settings or {},
         )
         ready_at = max(_wait_ready(p) for p in processes)
         start_at = ready_at
@@ -236,11 +244,12 @@ def _start(
     emulator: Emulator,
     run_dir: Path,
     batch_max_wait_ms: int,
+    settings: Mapping[str, str],
 ) -> list[Process]:
     processes: list[Process] = []
     for n in range(instances):
         if kind == "service":
-            env = service_env(ctx.bootstrap, topics, emulator, batch_max_wait_ms)
+            env = {**service_env(ctx.bootstrap, topics, emulator, batch_max_wait_ms), **settings}
             processes.append(Service(env, run_dir / f"service-{n}.log", ctx.code))
         else:
             processes.append(Baseline(ctx.bootstrap, topics, emulator, run_dir, f"baseline-{n}"))

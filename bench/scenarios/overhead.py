@@ -5,6 +5,9 @@ backlog already in Kafka, to the last result's timestamp), CPU seconds of its pr
 100,000 events, and peak RSS (VmHWM); the median of several runs. The emulator's and the
 broker's CPU seconds over the same interval show whether they, not the service, were the
 limit on this machine. The baseline loop runs once on the same events for comparison.
+The same backlog runs a second time as Avro records read through a Schema Registry and the
+billing example's mapping (bench/registry_input.py), the same number of runs, reported beside
+the JSON figures: what decoding and mapping cost per event.
 The service's batch window is short here (`overhead_batch_max_wait_ms`, 100 ms): the backlog
 fills every batch at once, and the default 1 s window would only leave the service idle at
 the end of the backlog, waiting to fill the last batch.
@@ -15,9 +18,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bench.report import ScenarioResult, at_least, info, number
+from bench.registry_input import EMULATOR_CONFIG, avro_backlog, avro_settings, local_registry
+from bench.report import Check, ScenarioResult, at_least, info, number
 from bench.scenarios.common import BacklogRun, Context, median_run, run_backlog, spread
-from bench.workload import distinct_ids, skewed_events
+from bench.workload import Event, distinct_ids, skewed_events
 
 NAME = "overhead"
 TARGET_EVENTS_PER_S = 25_000
@@ -50,6 +54,7 @@ def run(ctx: Context) -> ScenarioResult:
         )
         for n in range(mode.overhead_runs)
     ]  # fmt: skip
+    avro_runs = _avro_runs(ctx, events)
     baseline_run = run_backlog(
         ctx, f"{NAME}-baseline", events, kind="baseline",
         limit=None, latency_ms=0, jitter_ms=0, max_seconds=mode.baseline_max_s,
@@ -60,6 +65,9 @@ def run(ctx: Context) -> ScenarioResult:
     rates = [r.events_per_s or 0.0 for r in runs]
     service["runs_events_per_s"] = spread(rates)
     service["all_runs"] = [_figures(r) for r in runs]
+    avro = _figures(median_run(avro_runs))
+    avro["runs_events_per_s"] = spread([r.events_per_s or 0.0 for r in avro_runs])
+    avro["all_runs"] = [_figures(r) for r in avro_runs]
     rate, base_rate = chosen.events_per_s, baseline_run.events_per_s
     cpu, base_cpu = chosen.cpu_per_100k_events, baseline_run.cpu_per_100k_events
     rate_ratio = rate / base_rate if rate is not None and base_rate else None
@@ -74,9 +82,12 @@ def run(ctx: Context) -> ScenarioResult:
             "runs": mode.overhead_runs,
             "batch_max_wait_ms": mode.overhead_batch_max_wait_ms,
             "emulator": "unlimited, 0 ms latency, no write history",
+            "avro_mapping": "the same keys as billing Avro events, both schema versions, "
+            "through a local registry and devstack/examples/billing-subscription.mapping.yaml",
         },
         measured={
             "service": service,
+            "avro_mapping": avro,
             "baseline": baseline,
             "ratio": {"events_per_s": rate_ratio, "cpu_per_event_baseline_over_service": cpu_ratio},
         },
@@ -105,6 +116,7 @@ def run(ctx: Context) -> ScenarioResult:
             chosen.machine_busy_cores,
         ),
         info("mean inputs per request", number(service["mean_inputs_per_request"], 2)),
+        *_avro_checks(chosen, median_run(avro_runs), avro_runs),
         info(
             "baseline events/s (service x)",
             f"{number(base_rate)} x{number(rate_ratio, 1)}",
@@ -117,3 +129,43 @@ def run(ctx: Context) -> ScenarioResult:
         ),
     ]
     return result
+
+
+def _avro_runs(ctx: Context, events: list[Event]) -> list[BacklogRun]:
+    """The same keys as Avro billing events, through a local registry and the mapping."""
+    with local_registry(ctx.work_dir / f"{NAME}-registry") as url:
+        backlog = avro_backlog(events, url)
+        ctx.log(f"{NAME}: the backlog as Avro billing events ({len(backlog):,})")
+        return [
+            run_backlog(
+                ctx, f"{NAME}-avro-{n + 1}", backlog, kind="service",
+                limit=None, latency_ms=0, jitter_ms=0,
+                batch_max_wait_ms=ctx.mode.overhead_batch_max_wait_ms,
+                service_settings=avro_settings(url), emulator_config=EMULATOR_CONFIG,
+            )
+            for n in range(ctx.mode.overhead_runs)
+        ]  # fmt: skip
+
+
+def _avro_checks(json_run: BacklogRun, avro_run: BacklogRun, runs: list[BacklogRun]) -> list[Check]:
+    rate, json_rate = avro_run.events_per_s, json_run.events_per_s
+    cpu, json_cpu = avro_run.cpu_per_100k_events, json_run.cpu_per_100k_events
+    share = rate / json_rate if rate is not None and json_rate else None
+    extra_cpu = cpu / json_cpu if cpu is not None and json_cpu else None
+    median = f" (median of {len(runs)})" if len(runs) > 1 else ""
+    return [
+        info(
+            f"Avro + mapping events/s{median} (of JSON's)",
+            f"{number(rate)} ({number(share, 2)})",
+            rate,
+        ),
+        info(
+            "Avro + mapping events/s of every run", " / ".join(number(r.events_per_s) for r in runs)
+        ),
+        info(
+            "Avro + mapping CPU s per 100k (JSON x)",
+            f"{number(cpu, 2)} x{number(extra_cpu, 1)}",
+            cpu,
+        ),
+        info("Avro + mapping peak RSS (VmHWM)", number(avro_run.peak_rss_mib[0], 0, " MiB")),
+    ]

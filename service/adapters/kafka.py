@@ -17,7 +17,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from service.core.errors import CommitError, ConfigError, TransactionError
+from service.core.errors import CommitError, ConfigError, ServiceError, TransactionError
 from service.core.model import RawMessage
 from service.core.offsets import CommitPoint
 from service.core.offsets import TopicPartition as PartitionKey
@@ -138,6 +138,16 @@ class KafkaSource:
                     self._consumer.seek(position)
         except KafkaException as exc:  # e.g. revoked meanwhile: it then resumes on its own
             log.debug("could not hurry the resumed fetch: %s", exc.args[0])
+
+    def seek(self, tp: PartitionKey, offset: int) -> None:
+        """The next message of the partition is at `offset` again; what was fetched past it
+        is dropped (librdkafka discards the fetched messages of the old position)."""
+        try:
+            self._consumer.seek(TopicPartition(tp[0], tp[1], offset))
+        except KafkaException as exc:
+            raise ServiceError(
+                f"could not seek {tp[0]}[{tp[1]}] back to offset {offset}: {exc.args[0]}"
+            ) from exc
 
     def _departed(self, partitions: list[TopicPartition]) -> None:
         for tp in _tps(partitions):

@@ -48,6 +48,7 @@ class Metrics:
         self._hubspot(registry)
         self._work(registry)
         self._kafka(registry)
+        self._schema_registry(registry)
         self.build_info = Info(_name("build"), "Version of the service.", registry=registry)
         self.build_info.info(
             {
@@ -247,6 +248,20 @@ class Metrics:
             _name("commits"), "Offset commits, by outcome.", ["outcome"], registry=registry
         )
 
+    def _schema_registry(self, registry: CollectorRegistry) -> None:
+        self.schema_registry_unavailable: ports.Counter = Counter(
+            _name("schema_registry_unavailable"),
+            "Times a record's schema could not be had from the Schema Registry (unreachable, "
+            "5xx, credentials refused): a partition paused at the record, or a retry failed.",
+            registry=registry,
+        )
+        self.registry_paused_partitions: ports.Gauge = Gauge(
+            _name("schema_registry_paused_partitions"),
+            "Input partitions paused at a record whose schema the Schema Registry could not "
+            "give yet.",
+            registry=registry,
+        )
+
     def forget_partition(self, tp: tuple[str, int]) -> None:
         """The partition left this member: its series go, so only the owner reports them (a
         frozen lag left behind would add to the group's total and set off alerts)."""
@@ -337,7 +352,8 @@ class ReportedGauge:
 
 class ReadinessGauge:
     """The readiness gauge: one series, `{reason="ok"} 1` while ready, else 0 with the reason
-    (starting, credentials, daily_limit, shutdown), so an alert can say why no pod is ready.
+    (starting, credentials, daily_limit, schema_registry, shutdown), so an alert can say why
+    no pod is ready.
 
     A custom collector rather than a labelled Gauge: the reason series is replaced, never
     added to, so no pod ever exports a stale second reason.

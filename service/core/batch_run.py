@@ -170,9 +170,7 @@ class BatchRun:
         dropped = tuple(name for name in chain.dropped if name in event.properties)
         trace_id = dropped_trace_id(event.trace_id, dropped) if dropped else event.trace_id
         self._next.append(
-            BatchInput(
-                root.id, root.id_property, trace_id, properties, [event], root, dropped
-            )
+            BatchInput(root.id, root.id_property, trace_id, properties, [event], root, dropped)
         )
 
     def defer(self, item: BatchInput) -> None:

@@ -8,7 +8,10 @@
     ├── DeliveryError            the broker refused a result or dead-letter record
     ├── CommitError              an offset commit failed (retried at the next interval)
     ├── TransactionError         a Kafka transaction failed and was aborted (exactly_once)
-    └── CallAbortedError         the service is stopping hard: a batch is abandoned
+    ├── CallAbortedError         the service is stopping hard: a batch is abandoned
+    ├── SchemaRegistryUnavailableError  the registry cannot be reached or answers 5xx: the
+    │                                   event waits (its partition pauses), never marked
+    └── UnreadableEventError     a record no registry format reads (its category says why)
 
 Third-party exceptions are translated at the adapter boundary (`raise ... from exc`).
 """
@@ -63,3 +66,18 @@ class TransactionError(ServiceError):
 
 class CallAbortedError(ServiceError):
     """The service is stopping hard; the batch is abandoned (its offsets stay uncommitted)."""
+
+
+class SchemaRegistryUnavailableError(ServiceError):
+    """The Schema Registry could not give a record's schema for now (unreachable, a 5xx, a
+    refusal of the credentials): the record is read again later, never marked anything."""
+
+
+class UnreadableEventError(ServiceError):
+    """A record cannot be read: not in the registry's wire format, a schema the registry says
+    does not exist, or bytes that do not match their schema. `category` names which."""
+
+    def __init__(self, category: str, message: str) -> None:
+        super().__init__(message)
+        self.category = category
+        self.message = message

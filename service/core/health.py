@@ -2,8 +2,9 @@
 
 Owns the facts behind /livez and /readyz; thread-safe; does no I/O.
 - live: the main loop has beaten within `stall_after_s`.
-- ready: started, subscribed and assigned at least once, and nothing blocks sending
-  (credentials refused, daily limit reached, draining for shutdown).
+- ready: started, subscribed and assigned at least once, and nothing blocks the work
+  (credentials refused, daily limit reached, the Schema Registry unavailable, draining for
+  shutdown).
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class Health:
 
     def readiness(self) -> str:
         """One bounded word for the readiness gauge: READY, or why not (STARTING, or the
-        first block name as /readyz lists them: credentials, daily_limit, shutdown)."""
+        first block name as /readyz lists them: credentials, daily_limit, schema_registry,
+        shutdown)."""
         with self._lock:
             if not self._started:
                 return STARTING

@@ -107,6 +107,17 @@ class OffsetTracker:
             return DONE_BEFORE
         return NEW
 
+    def unconsume(self, tp: TopicPartition, offset: int) -> None:
+        """Take back the last offset `consumed` took as NEW: its event was not worked on, and
+        the partition is read again from it (sought back: the Schema Registry could not give
+        its schema). Its commit position stays where it was, or becomes `offset` when nothing
+        was tracked before: everything before `offset` is finished either way."""
+        state = self._partitions.get(tp)
+        if state is None or not state.order or state.order[-1] != offset:
+            return
+        state.order.pop()
+        state.last_consumed = offset - 1
+
     def progress(self, tp: TopicPartition) -> PartitionProgress | None:
         """The partition's current progress, to finish offsets on later (None: not tracked)."""
         return self._partitions.get(tp)

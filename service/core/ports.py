@@ -2,8 +2,9 @@
 
 The loop imports only these Protocols, never confluent-kafka, httpx or prometheus_client, so
 it can be driven by in-memory fakes in unit tests and by the real adapters in production:
-the event source and record sink (Kafka), the upsert transport (HubSpot over HTTP) and the
-metrics it updates (Prometheus, service/adapters/prometheus.py).
+the event source and record sink (Kafka), the decoder of the registry formats (the Schema
+Registry), the upsert transport (HubSpot over HTTP) and the metrics it updates (Prometheus,
+service/adapters/prometheus.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class EventSource(Protocol):
 
     def resume(self, partitions: list[TopicPartition]) -> None: ...
 
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Hand over the partition's messages again from `offset` (an assigned partition);
+        what was fetched past it is dropped. Raises ServiceError when the client refuses."""
+        ...
+
     def positions(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         """The consumer's position per partition: the next offset it would hand over, past
         transaction markers and aborted records (negative when unknown)."""
@@ -95,11 +101,20 @@ class RecordSink(Protocol):
 class TransactionalSink(RecordSink, Protocol):
     """A sink whose records and the consumer's offsets are committed in one transaction."""
 
-    def commit_transaction(
-        self, points: dict[TopicPartition, CommitPoint], group: object
-    ) -> None:
+    def commit_transaction(self, points: dict[TopicPartition, CommitPoint], group: object) -> None:
         """Commit the open transaction with the offsets `points`, then open the next one."""
         ...
+
+
+class EventDecoder(Protocol):
+    """Reads a record's value into plain Python data: dicts, lists, text, numbers, booleans,
+    None, and `Decimal`, `datetime` and `date` for the formats' decimal and time types.
+
+    Raises UnreadableEventError (its category says why) for a record it cannot read, and
+    SchemaRegistryUnavailableError when the registry cannot give the record's schema for now
+    (the record must be read again later, not marked)."""
+
+    def decode(self, raw: RawMessage) -> object: ...
 
 
 class UpsertTransport(Protocol):
@@ -182,6 +197,9 @@ class Metrics(Protocol):
     buffered_bytes: Gauge
     ready: Readiness
     delivery_errors: Counter
+    # the Schema Registry
+    schema_registry_unavailable: Counter
+    registry_paused_partitions: Gauge
     # Kafka
     paused_partitions: Gauge
     consumer_lag: Gauge  # by topic, partition

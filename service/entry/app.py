@@ -49,6 +49,7 @@ from service.core.ratelimit import RateLimiter
 from service.core.records import Topics
 from service.core.retry import Backoff
 from service.entry import native
+from service.entry.event_input import event_reader
 from service.entry.kafka_clients import kafka_common_config
 from service.entry.settings import DeliveryGuarantee, Settings
 from service.loop.associator import AssociationPolicy
@@ -162,6 +163,7 @@ def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s:
 
 def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running:
     """Create the adapters, the caller and the pipeline, and start the HTTP endpoints."""
+    reader = event_reader(settings, pipeline_config(settings).validation)  # before any I/O
     clock = SystemClock()
     metrics = Metrics(registry, compiled=bool(native.compiled_modules()))
     health = Health(clock)
@@ -227,6 +229,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         hard_stop=hard_stop,
         handover=handover,
         on_partition_share=limiter.set_guaranteed_share,
+        reader=reader,
     )
     return Running(pipeline, listen(settings, health, registry), health, metrics)
 
@@ -295,6 +298,8 @@ def run(settings: Settings) -> int:
             "input_topic": settings.kafka_input_topic,
             "http_port": running.endpoints.port,
             "hot_path": native.describe(),
+            "input_format": settings.input_format.value,
+            "event_mapping_file": str(settings.event_mapping_file or ""),
         },
     )
     try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from service import __version__
 from service.adapters.logs import REDACT, configure_logging
 from service.core.errors import ConfigError, ServiceError
 from service.entry.app import run
+from service.entry.event_input import event_mapping
 from service.entry.redrive import (
     DEFAULT_MAX_REDRIVES,
     STATUSES,
@@ -16,7 +18,7 @@ from service.entry.redrive import (
     parse_instant,
     redrive,
 )
-from service.entry.settings import SECRET_FIELDS, check_files, load_settings
+from service.entry.settings import SECRET_FIELDS, Settings, check_files, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,9 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "check-config",
-        help="validate the settings and print them (secrets hidden), then exit",
-        description="Read the settings from the environment, report the first problem "
-        "in one line, or print the effective settings with secrets hidden.",
+        help="validate the settings and the event mapping and print them (secrets hidden)",
+        description="Read the settings from the environment and the event mapping file, "
+        "report the problems one line each, or print the effective settings with secrets "
+        "hidden and the mapping in use with every default filled in.",
     )
     redrive = commands.add_parser(
         "redrive",
@@ -82,22 +85,34 @@ def _redrive_options(args: argparse.Namespace) -> RedriveOptions:
     )
 
 
+def _print_config(settings: Settings) -> None:
+    """The effective settings (secrets hidden), then the event mapping in use, if any (read
+    first: a mapping with problems prints nothing but them)."""
+    mapping = event_mapping(settings)
+    for name, value in settings.model_dump(mode="json").items():
+        shown = "***" if name in SECRET_FIELDS and value else value
+        print(f"{name.upper()}={shown}")
+    if mapping is not None:
+        source = settings.event_mapping_file or "the contract's event shape"
+        print(f"# the event mapping in use (from {source}):")
+        print(json.dumps(mapping.described, indent=2, ensure_ascii=False))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
         check_files(settings)
         if args.command == "check-config":
-            for name, value in settings.model_dump(mode="json").items():
-                shown = "***" if name in SECRET_FIELDS and value else value
-                print(f"{name.upper()}={shown}")
+            _print_config(settings)
             return 0
         configure_logging(settings.log_level.value)
         if args.command == "redrive":
             return redrive(settings, _redrive_options(args))
         return run(settings)
     except ConfigError as exc:
-        print(f"error: {REDACT(str(exc))}", file=sys.stderr)
+        for line in str(exc).splitlines():  # one line per problem
+            print(f"error: {REDACT(line)}", file=sys.stderr)
         return 2
     except ServiceError as exc:
         print(f"error: {REDACT(str(exc))}", file=sys.stderr)

@@ -16,7 +16,6 @@ from service.entry.settings import Settings
 LIBRDKAFKA_LOGGER = "librdkafka"
 
 
-
 def kafka_common_config(settings: Settings, client: str) -> dict[str, Any]:
     """librdkafka settings every client of the service shares; its secrets are redacted."""
     common: dict[str, Any] = {

@@ -1,10 +1,10 @@
 """Which modules make up the compiled hot path, and whether this process runs them compiled.
 
 `scripts/build_native.py` compiles NATIVE_MODULES with mypyc (the per-event path: reading,
-batching, tracking offsets, building results) into extension modules beside their sources,
-in a copy of the package: the image's build stage, or the copy CI tests. Development and the
-tests run the sources; nothing is ever compiled into the working tree, so nothing can go
-stale there, and nothing is checked at import time.
+mapping a decoded event, batching, tracking offsets, building results) into extension
+modules beside their sources, in a copy of the package: the image's build stage, or the copy
+CI tests. Development and the tests run the sources; nothing is ever compiled into the
+working tree, so nothing can go stale there, and nothing is checked at import time.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ NATIVE_MODULES = (
     "service.core.batching",
     "service.core.responses",
     "service.core.outcomes",
+    "service.core.mapping.timestamps",
+    "service.core.mapping.convert",
+    "service.core.mapping.apply",
     "service.loop.handover",
     "service.loop.workers",
     "service.loop.publisher",

@@ -17,9 +17,10 @@ from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import SettingsConfigDict, SettingsError
 
 from service.core.errors import ConfigError
+from service.entry.input_settings import InputSettings, token_problem
 from service.loop.associator import MissingTargetPolicy
 from service.loop.caller import InvalidPropertyPolicy
 
@@ -31,8 +32,13 @@ SECRET_FIELDS = frozenset(
         "kafka_sasl_password",
         "kafka_ssl_key_password",
         "kafka_extra_config",  # may hold OAUTHBEARER client secrets or SASL passwords
+        "schema_registry_basic_auth_user_info",
+        "schema_registry_bearer_token",
     }
 )
+# Not secrets, but a bad value may hold one (credentials pasted into the registry's URL): a
+# problem with them does not repeat the value.
+_NOT_ECHOED = frozenset({"schema_registry_url"})
 # librdkafka settings the service sets itself, and that its guarantees rest on (manual
 # commits after delivery, read_committed input, idempotent acks=all output, its group,
 # transactional id and rebalance protocol): KAFKA_EXTRA_CONFIG may not set them.
@@ -86,7 +92,7 @@ ObjectType = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")]
 ApiVersion = Annotated[str, Field(pattern=r"^(v[0-9]+|[0-9]{4}-[0-9]{2}(-[0-9]{2})?)$")]
 
 
-class Settings(BaseSettings):
+class Settings(InputSettings):
     """Every setting; field names are the environment variables, lower-cased."""
 
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
@@ -173,7 +179,7 @@ class Settings(BaseSettings):
         if value is None:
             return None
         token = value.get_secret_value().strip()
-        problem = _token_problem(token)
+        problem = token_problem(token)
         if problem:
             raise ValueError(problem)
         return SecretStr(token) if token else None
@@ -290,12 +296,6 @@ class Settings(BaseSettings):
         return f"/crm/objects/{version}/{object_type}/batch/upsert"
 
 
-def _token_problem(token: str) -> str | None:
-    if any(char.isspace() or not char.isprintable() for char in token):
-        return "must be one token, without spaces or line breaks inside"
-    return None
-
-
 def check_files(settings: Settings) -> None:
     """The files the settings name exist and, for the token file, hold one token: checked by
     every command, `check-config` too, but not while parsing (tests check the settings a
@@ -307,6 +307,8 @@ def check_files(settings: Settings) -> None:
         "KAFKA_SSL_CA_LOCATION": settings.kafka_ssl_ca_location,
         "KAFKA_SSL_CERTIFICATE_LOCATION": settings.kafka_ssl_certificate_location,
         "KAFKA_SSL_KEY_LOCATION": settings.kafka_ssl_key_location,
+        "SCHEMA_REGISTRY_CA_BUNDLE": settings.schema_registry_ca_bundle,
+        "EVENT_MAPPING_FILE": settings.event_mapping_file,
     }
     for name, path in files.items():
         if path is not None and not path.is_file():
@@ -315,6 +317,7 @@ def check_files(settings: Settings) -> None:
         "HUBSPOT_ACCESS_TOKEN_FILE": _token_file_problem(settings.hubspot_access_token_file),
         "KAFKA_SASL_PASSWORD_FILE": _password_file_problem(settings.kafka_sasl_password_file),
         "HUBSPOT_CA_BUNDLE": _ca_bundle_problem(settings.hubspot_ca_bundle),
+        "SCHEMA_REGISTRY_CA_BUNDLE": _ca_bundle_problem(settings.schema_registry_ca_bundle),
     }
     for name, problem in problems.items():
         if problem:
@@ -352,7 +355,7 @@ def _token_file_problem(path: Path | None) -> str | None:
     token = text.strip()
     if not token:
         return f"{str(path)!r} is empty"
-    return _token_problem(token)
+    return token_problem(token)
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -390,7 +393,7 @@ def _problem(loc: tuple[int | str, ...], message: str, error: Mapping[str, objec
     name = str(loc[0])
     if len(loc) > 1 and name == "kafka_extra_config":
         return f"KAFKA_EXTRA_CONFIG: `{loc[1]}` must be a string, number or boolean"
-    secret = name in SECRET_FIELDS
+    secret = name in SECRET_FIELDS or name in _NOT_ECHOED
     shown = "" if secret or "input" not in error else _shown(error["input"])
     field = ".".join(str(part) for part in loc)
     return f"{field.upper()}: {message}{shown}"

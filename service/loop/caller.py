@@ -227,9 +227,7 @@ class UpsertCaller:
         self.requester.back_off(retry_after_s, policy)
         run.work.appendleft(inputs)
 
-    def _on_daily_limited(
-        self, reply: Classified, inputs: list[BatchInput], run: BatchRun
-    ) -> None:
+    def _on_daily_limited(self, reply: Classified, inputs: list[BatchInput], run: BatchRun) -> None:
         self._metrics.rate_limited.labels("DAILY").inc()
         why = "HubSpot answered 429 DAILY"
         self.requester.hold_daily(why, run.sent_at, log_context(run.seq, inputs))

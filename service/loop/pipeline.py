@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from service.core.batching import Batcher, BatchLimits
 from service.core.clock import Clock
 from service.core.codec import ValidationLimits, decode_event
-from service.core.errors import ServiceError
+from service.core.errors import SchemaRegistryUnavailableError, ServiceError
 from service.core.health import Health
+from service.core.mapping.apply import MappedReader
 from service.core.model import Batch, BatchInput, BatchOutcome, RawMessage, Rejection, log_context
 from service.core.offsets import (
     NEW,
@@ -33,6 +34,7 @@ from service.loop.checkpoint import Checkpoint
 from service.loop.commit import Committer, OffsetCommitter
 from service.loop.deferred import DeferredBatches
 from service.loop.handover import Handover, hand_over_running
+from service.loop.parking import Parking
 from service.loop.publisher import OutcomePublisher
 from service.loop.rebalance import Rebalance, RebalanceConfig
 from service.loop.workers import Finished, Workers
@@ -77,6 +79,7 @@ class Pipeline:
         committer: Committer | None = None,
         on_partition_share: Callable[[float], None] | None = None,
         handover: Handover | None = None,
+        reader: MappedReader | None = None,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
@@ -94,6 +97,10 @@ class Pipeline:
         self._paused = False
         self._on_partition_share = on_partition_share
         self._share_changed = False
+        # Records read through a decoder and a mapping (INPUT_FORMAT other than json, or an
+        # EVENT_MAPPING_FILE); None: the contract's JSON events (service/core/codec.py).
+        self._reader = reader
+        self._parking = Parking(source, reader.read if reader else _never, clock, health, metrics)
         self._committer = committer or OffsetCommitter(source, config.max_commit_metadata_bytes)
         self._checkpoint = Checkpoint(
             committer=self._committer,
@@ -145,6 +152,8 @@ class Pipeline:
     def step(self) -> None:
         """One turn of the loop: read, batch, dispatch, collect, deliver, commit."""
         self._health.beat()
+        if self._reader is not None:
+            self._retry_parked()
         messages = self._read()
         if self._failed() is not None:  # e.g. a commit failed in a rebalance callback of the
             return  # read: in exactly_once mode no transaction is open to produce into
@@ -211,6 +220,9 @@ class Pipeline:
 
     def _accept(self, messages: list[RawMessage], now: float) -> None:
         """Track, validate and batch what was read (the per-event hot path: kept flat)."""
+        if self._reader is not None:
+            self._accept_decoded(messages, now, self._reader)
+            return
         consumed, publisher, add = self._tracker.consumed, self._publisher, self._batcher.add
         validation = self._cfg.validation
         accepted_bytes = 0
@@ -227,6 +239,50 @@ class Pipeline:
             else:
                 add(decoded, now)
         self._accepted_bytes += accepted_bytes
+
+    def _accept_decoded(self, messages: list[RawMessage], now: float, reader: MappedReader) -> None:
+        """The same through a decoder and a mapping. A record the Schema Registry cannot give
+        the schema of yet is taken back (not tracked) and its partition parked at it: the
+        rest of the partition's messages in hand are dropped, to be fetched again."""
+        consumed, publisher, add = self._tracker.consumed, self._publisher, self._batcher.add
+        read, parked = reader.read, self._parking.holds
+        accepted_bytes = 0
+        for raw in messages:
+            tp = (raw.topic, raw.partition)
+            if parked(tp):
+                continue
+            state = consumed(tp, raw.offset)
+            if state != NEW:
+                self._skipped(raw, state)
+                continue
+            try:
+                decoded = read(raw)
+            except SchemaRegistryUnavailableError as exc:
+                self._park(raw, exc)
+                continue
+            publisher.consumed(raw)
+            accepted_bytes += raw.size
+            if isinstance(decoded, Rejection):
+                publisher.rejection(decoded)
+            else:
+                add(decoded, now)
+        self._accepted_bytes += accepted_bytes
+
+    def _park(self, raw: RawMessage, error: SchemaRegistryUnavailableError) -> None:
+        self._tracker.unconsume((raw.topic, raw.partition), raw.offset)
+        try:
+            self._parking.park(raw, error)
+        except ServiceError as exc:  # the record could not be put back: stop, skip nothing
+            log.error("%s", exc)
+            self._fatal = exc
+
+    def _retry_parked(self) -> None:
+        """Released partitions are read again from their parked record; while backpressure
+        holds consumption paused, its resume brings them back."""
+        for tp, offset in self._parking.retry().items():
+            if not self._paused:
+                self._source.resume([tp])
+            self._source.seek(tp, offset)  # after resume: its own seek must not move past it
 
     def _skipped(self, raw: RawMessage, state: int) -> None:
         if state == REDELIVERED:
@@ -323,7 +379,7 @@ class Pipeline:
             why = "sending is blocked" if blocked else f"buffer full ({unfinished} events)"
             log.info("%s; pausing consumption (staying in the group)", why)
         elif under and self._paused:
-            self._source.resume(sorted(self._assigned))
+            self._source.resume(sorted(self._assigned - self._parking.partitions))
             self._paused = False
             log.info("buffer has room again; resuming consumption")
 
@@ -438,9 +494,15 @@ class Pipeline:
         hand_over_running(self._handover, self._workers.running(), partitions, wait_s)
 
     def let_go(self, partitions: set[TopicPartition]) -> None:
+        self._parking.forget(partitions)
         for tp in partitions:
             self._tracker.forget(tp)
             self._publisher.forget(tp)
             self._metrics.forget_partition(tp)  # only its owner reports it from now on
         self._assigned -= partitions
         self._share_changed = True
+
+
+def _never(raw: RawMessage) -> object:
+    """The parking's reader when there is no decoder: nothing is ever parked then."""
+    return None

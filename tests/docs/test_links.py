@@ -54,5 +54,3 @@ def test_every_docs_page_starts_by_saying_who_it_is_for(page: Path) -> None:
     assert lines[0].startswith("# "), "a title first"
     first_paragraph = next(line for line in lines[1:] if line.strip())
     assert first_paragraph.startswith(("For ", "For:")), first_paragraph
-
-

@@ -21,6 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from service.entry.event_input import load_mapping
 from service.entry.settings import SECRET_FIELDS, Settings
 from tests.packaging.rendering import (
     CI_VALUES,
@@ -46,11 +47,14 @@ FAKE_CLIENT_SECRET: str = EVERYTHING["secrets"]["hubspotClientSecret"]
 FAKE_REFRESH_TOKEN: str = EVERYTHING["secrets"]["hubspotRefreshToken"]
 FAKE_KAFKA_PASSWORD: str = EVERYTHING["secrets"]["kafkaSaslPassword"]
 FAKE_SSL_KEY_PASSWORD: str = EVERYTHING["secrets"]["kafkaSslKeyPassword"]
+FAKE_REGISTRY_USER_INFO: str = EVERYTHING["secrets"]["schemaRegistryBasicAuthUserInfo"]
+FAKE_REGISTRY_TOKEN = "FAKE-REGISTRY-TOKEN-8d3a-must-not-leak"
 FAKE_EXTRA_CONFIG: dict[str, Any] = EVERYTHING["secrets"]["kafkaExtraConfig"]
 FAKE_OAUTH_CLIENT_SECRET: str = FAKE_EXTRA_CONFIG["sasl.oauthbearer.client.secret"]
 # The Secret value Helm's toJson makes of it: compact, keys sorted.
 FAKE_EXTRA_CONFIG_JSON = json.dumps(FAKE_EXTRA_CONFIG, separators=(",", ":"), sort_keys=True)
 FAKE_SECRETS = (
+    FAKE_REGISTRY_USER_INFO,
     FAKE_TOKEN,
     FAKE_CLIENT_SECRET,
     FAKE_REFRESH_TOKEN,
@@ -125,6 +129,19 @@ ALL_SETTINGS: dict[str, tuple[str, Any, str]] = {
     "hubspot_rate_limit_requests": ("hubspotRateLimitRequests", 95, "95"),
     "hubspot_rate_limit_interval_ms": ("hubspotRateLimitIntervalMs", 5000, "5000"),
     "hubspot_ca_bundle": ("hubspotCaBundle", "/etc/ssl/custom/ca.pem", "/etc/ssl/custom/ca.pem"),
+    "input_format": ("inputFormat", "json_schema", "json_schema"),
+    "schema_registry_url": (
+        "schemaRegistryUrl",
+        "https://registry.example.test/apis/ccompat/v7",
+        "https://registry.example.test/apis/ccompat/v7",
+    ),
+    "schema_registry_ca_bundle": (
+        "schemaRegistryCaBundle",
+        "/etc/registry-ca/ca.pem",
+        "/etc/registry-ca/ca.pem",
+    ),
+    "schema_registry_timeout_s": ("schemaRegistryTimeoutS", 2.5, "2.5"),
+    "event_mapping_file": ("eventMappingFile", "/etc/mapping/m.yaml", "/etc/mapping/m.yaml"),
     "batch_max_size": ("batchMaxSize", 50, "50"),
     "batch_max_wait_ms": ("batchMaxWaitMs", 250, "250"),
     "batch_max_bytes": ("batchMaxBytes", 2000000, "2000000"),
@@ -148,7 +165,20 @@ SECRET_SETTINGS: dict[str, tuple[str, Any, str]] = {
     "kafka_sasl_password": ("kafkaSaslPassword", FAKE_KAFKA_PASSWORD, FAKE_KAFKA_PASSWORD),
     "kafka_ssl_key_password": ("kafkaSslKeyPassword", FAKE_SSL_KEY_PASSWORD, FAKE_SSL_KEY_PASSWORD),
     "kafka_extra_config": ("kafkaExtraConfig", FAKE_EXTRA_CONFIG, FAKE_EXTRA_CONFIG_JSON),
+    "schema_registry_basic_auth_user_info": (
+        "schemaRegistryBasicAuthUserInfo",
+        FAKE_REGISTRY_USER_INFO,
+        FAKE_REGISTRY_USER_INFO,
+    ),
+    "schema_registry_bearer_token": (
+        "schemaRegistryBearerToken",
+        FAKE_REGISTRY_TOKEN,
+        FAKE_REGISTRY_TOKEN,
+    ),
 }
+# The registry's user info and bearer token are alternatives (setting both is refused): the
+# test that sets every setting leaves this one out, and one of its own renders it.
+ALTERNATIVE_SECRET = "schema_registry_bearer_token"
 
 
 def _container(manifests: list[Manifest]) -> Manifest:
@@ -212,7 +242,8 @@ def test_every_optional_object_renders_when_enabled(
     kinds = {m["kind"] for m in everything}
     assert {"ServiceMonitor", "PrometheusRule", "ScaledObject", "NetworkPolicy", "Pod",
             "PodDisruptionBudget", "ServiceAccount", "Secret", "CronJob"} <= kinds  # fmt: skip
-    assert len([m for m in everything if m["kind"] == "ConfigMap"]) == 2
+    # the settings, the dashboard and the event mapping
+    assert len([m for m in everything if m["kind"] == "ConfigMap"]) == 3
     assert {"HorizontalPodAutoscaler", "Job"} <= {m["kind"] for m in everything_hpa}
     assert "ScaledObject" not in {m["kind"] for m in everything_hpa}
 
@@ -229,7 +260,10 @@ def test_every_setting_is_settable_and_becomes_its_env_var(
     helm: Path, chart_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = {key: value for key, value, _ in ALL_SETTINGS.values()}
-    secrets = {key: value for key, value, _ in SECRET_SETTINGS.values()}
+    chosen = {
+        field: entry for field, entry in SECRET_SETTINGS.items() if field != ALTERNATIVE_SECRET
+    }
+    secrets = {key: value for key, value, _ in chosen.values()}
     # One replica: a chart-set transactional id is refused with more (replicas fence each other).
     values = merge(
         REQUIRED,
@@ -241,7 +275,7 @@ def test_every_setting_is_settable_and_becomes_its_env_var(
     assert data == {field.upper(): env for field, (_, _, env) in ALL_SETTINGS.items()}
     secret = one(manifests, "Secret")
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    assert decoded == {field.upper(): env for field, (_, _, env) in SECRET_SETTINGS.items()}
+    assert decoded == {field.upper(): env for field, (_, _, env) in chosen.items()}
     # The service accepts what the chart renders (ConfigMap + Secret as its environment).
     for name in [*Settings.model_fields]:
         monkeypatch.delenv(name.upper(), raising=False)
@@ -308,6 +342,7 @@ def test_secrets_reach_the_pod_only_by_reference(everything: list[Manifest]) -> 
         "KAFKA_SASL_PASSWORD": FAKE_KAFKA_PASSWORD,
         "KAFKA_SSL_KEY_PASSWORD": FAKE_SSL_KEY_PASSWORD,
         "KAFKA_EXTRA_CONFIG": FAKE_EXTRA_CONFIG_JSON,
+        "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO": FAKE_REGISTRY_USER_INFO,
     }
     container = _container(everything)
     refs = [source["secretRef"]["name"] for source in container["envFrom"] if "secretRef" in source]
@@ -624,7 +659,9 @@ def test_network_policy_allows_dns_kafka_https_out_and_http_in(everything: list[
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
     egress_ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
-    assert egress_ports == {(53, "UDP"), (53, "TCP"), (9092, "TCP"), (9093, "TCP"), (443, "TCP")}
+    assert egress_ports == {
+        (53, "UDP"), (53, "TCP"), (9092, "TCP"), (9093, "TCP"), (443, "TCP"), (8081, "TCP"),
+    }  # fmt: skip
 
 
 def test_token_file_mounts_the_secret_directory_and_sets_the_path(
@@ -698,3 +735,47 @@ def test_values_file_documents_every_value(chart_dir: Path) -> None:
         previous = lines[index - 1].strip() if index else ""
         is_section = stripped.endswith(":") and indent == 0
         assert previous.startswith("#") or is_section, f"undocumented value: {stripped}"
+
+
+def test_the_event_mapping_is_mounted_from_its_configmap_and_read_by_the_service(
+    everything: list[Manifest], tmp_path: Path
+) -> None:
+    mapping = one(everything, "ConfigMap", f"{FULLNAME}-event-mapping")["data"]["mapping.yaml"]
+    assert yaml.safe_load(mapping) == EVERYTHING["eventMapping"]["content"]
+    path = "/etc/subscription-upserter/event-mapping/mapping.yaml"
+    assert _config_data(everything)["EVENT_MAPPING_FILE"] == path
+    mount = next(m for m in _container(everything)["volumeMounts"] if m["name"] == "event-mapping")
+    assert mount == {"name": "event-mapping", "mountPath": path.rsplit("/", 1)[0], "readOnly": True}
+    redrive = [m for m in everything if m["kind"] in ("Job", "CronJob")]
+    for job in redrive:  # redrive reads the same settings, the file's path included
+        assert "event-mapping" in json.dumps(job)
+    (tmp_path / "mapping.yaml").write_text(mapping)
+    loaded = load_mapping(tmp_path / "mapping.yaml")  # what the service makes of it
+    assert {rule.name for rule in loaded.properties} == {"hs_name", "hs_status", "hs_amount"}
+
+
+def test_the_registry_bearer_token_goes_to_the_secret(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    values = merge(REQUIRED, {"secrets": {"schemaRegistryBearerToken": FAKE_REGISTRY_TOKEN}})
+    manifests = render(helm, chart_dir, values, tmp_path)
+    decoded = {k: base64.b64decode(v).decode() for k, v in one(manifests, "Secret")["data"].items()}
+    assert decoded["SCHEMA_REGISTRY_BEARER_TOKEN"] == FAKE_REGISTRY_TOKEN
+    assert FAKE_REGISTRY_TOKEN not in json.dumps(one(manifests, "ConfigMap", FULLNAME))
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ({"config": {"inputFormat": "protobuf"}}, "config.schemaRegistryUrl is required"),
+        ({"config": {"inputFormat": "avro", "schemaRegistryUrl": "http://r:8081"},
+          "secrets": {"schemaRegistryBasicAuthUserInfo": "a:b",
+                      "schemaRegistryBearerToken": "t"}}, "not both"),
+    ],
+)  # fmt: skip
+def test_registry_settings_the_service_would_refuse_fail_the_render(
+    helm: Path, chart_dir: Path, tmp_path: Path, values: dict[str, Any], says: str
+) -> None:
+    result = run_template(helm, chart_dir, merge(REQUIRED, values), tmp_path)
+    assert result.returncode != 0
+    assert says in result.stderr, result.stderr

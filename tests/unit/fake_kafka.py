@@ -66,6 +66,7 @@ class FakeSource:
         # the member's own, e.g. past a transaction marker the log here does not hold
         self._next: dict[TopicPartition, int] = {}  # next offset to hand over, per partition
         self._read: set[TopicPartition] = set()  # handed something over in this assignment
+        self.seeks: list[tuple[TopicPartition, int]] = []
 
     @property
     def drained(self) -> bool:
@@ -129,6 +130,11 @@ class FakeSource:
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.paused.difference_update(partitions)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Hand the partition over again from `offset` (the messages after it come again)."""
+        self.seeks.append((tp, offset))
+        self._next[tp] = offset
 
     def positions(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: self.app_positions.get(tp, self._position(tp)) for tp in partitions}

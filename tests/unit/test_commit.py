@@ -21,9 +21,7 @@ class _TransactionalSink(FakeSink):
     def flush(self, timeout_s: float) -> int:
         return self.unacknowledged
 
-    def commit_transaction(
-        self, points: dict[TopicPartition, CommitPoint], group: object
-    ) -> None:
+    def commit_transaction(self, points: dict[TopicPartition, CommitPoint], group: object) -> None:
         self.committed.append(points)
 
 

@@ -98,9 +98,9 @@ def test_a_dead_letter_too_big_for_its_topic_goes_again_cut_to_fit() -> None:
     assert original.startswith(dead.value or b"") and 0 < len(dead.value or b"") < 4_000
     assert publisher.fatal is None
     assert {tp: p.offset for tp, p in tracker.commit_points().items()} == {TP: 1}
-    assert metrics.registry.get_sample_value(
-        "subscription_upserter_dead_letters_truncated_total"
-    ) == 1
+    assert (
+        metrics.registry.get_sample_value("subscription_upserter_dead_letters_truncated_total") == 1
+    )
 
 
 def test_a_dead_letter_refused_for_another_reason_still_stops_the_service() -> None:

@@ -136,6 +136,11 @@ values are left out so the service's own defaults and "unset" semantics apply.
   "HUBSPOT_RATE_LIMIT_REQUESTS" $c.hubspotRateLimitRequests
   "HUBSPOT_RATE_LIMIT_INTERVAL_MS" $c.hubspotRateLimitIntervalMs
   "HUBSPOT_CA_BUNDLE" $c.hubspotCaBundle
+  "INPUT_FORMAT" $c.inputFormat
+  "SCHEMA_REGISTRY_URL" $c.schemaRegistryUrl
+  "SCHEMA_REGISTRY_CA_BUNDLE" $c.schemaRegistryCaBundle
+  "SCHEMA_REGISTRY_TIMEOUT_S" $c.schemaRegistryTimeoutS
+  "EVENT_MAPPING_FILE" $c.eventMappingFile
   "BATCH_MAX_SIZE" $c.batchMaxSize
   "BATCH_MAX_WAIT_MS" $c.batchMaxWaitMs
   "BATCH_MAX_BYTES" $c.batchMaxBytes
@@ -152,6 +157,9 @@ values are left out so the service's own defaults and "unset" semantics apply.
 }}
 {{- if and .Values.hubspotTokenFile.enabled (not $c.hubspotAccessTokenFile) }}
 {{- $_ := set $env "HUBSPOT_ACCESS_TOKEN_FILE" (printf "%s/%s" (.Values.hubspotTokenFile.mountPath | trimSuffix "/") .Values.hubspotTokenFile.key) }}
+{{- end }}
+{{- if and .Values.eventMapping.content (not $c.eventMappingFile) }}
+{{- $_ := set $env "EVENT_MAPPING_FILE" (printf "%s/mapping.yaml" (.Values.eventMapping.mountPath | trimSuffix "/")) }}
 {{- end }}
 {{- range $name := keys $env | sortAlpha }}
 {{- $value := get $env $name }}
@@ -242,6 +250,11 @@ volumeMounts:
     mountPath: {{ .Values.hubspotTokenFile.mountPath }}
     readOnly: true
   {{- end }}
+  {{- if .Values.eventMapping.content }}
+  - name: event-mapping
+    mountPath: {{ .Values.eventMapping.mountPath }}
+    readOnly: true
+  {{- end }}
   {{- with .Values.extraVolumeMounts }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -262,6 +275,11 @@ volumes:
       items:
         - key: {{ .Values.hubspotTokenFile.key }}
           path: {{ .Values.hubspotTokenFile.key }}
+  {{- end }}
+  {{- if .Values.eventMapping.content }}
+  - name: event-mapping
+    configMap:
+      name: {{ include "subscription-upserter.fullname" . | trunc 49 | trimSuffix "-" }}-event-mapping
   {{- end }}
   {{- with .Values.extraVolumes }}
   {{- toYaml . | nindent 2 }}

@@ -1,0 +1,1 @@
+"""Examples of upstream events and their mappings (docs/upstream-events.md)."""

@@ -69,12 +69,32 @@ def test_every_pin_carries_sha256_hashes(lock: Path) -> None:
             assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), (name, digest)
 
 
+def _needed_at_run_time() -> set[str]:
+    """The runtime dependencies and, from their installed metadata, everything they need
+    (markers for this platform, no extras): a dev dependency may be one of those (protobuf,
+    which the OTLP exporter needs too), and is then in the lock for that reason."""
+    needed: set[str] = set()
+    todo = [r for r in _runtime_requirements() if r.marker is None or r.marker.evaluate()]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in needed:
+            continue
+        needed.add(name)
+        for text in metadata.requires(name) or []:
+            child = Requirement(text)
+            if child.marker is None or child.marker.evaluate({"extra": ""}):
+                todo.append(child)
+    return needed
+
+
 def test_no_development_tool_is_locked_into_the_image() -> None:
     entries = _entries()
-    runtime = {canonicalize_name(r.name) for r in _runtime_requirements()}
+    needed = _needed_at_run_time()
+    assert {"protobuf", "opentelemetry-api", "h11"} <= needed  # deep enough to mean something
     for requirement in _dev_requirements():
         name = canonicalize_name(requirement.name)
-        if name not in runtime:
+        if name not in needed:
             assert name not in entries, f"dev dependency {name} is in requirements.lock"
 
 

@@ -1,7 +1,8 @@
 """Composition root: builds the settings' adapters and wires them into the pipeline.
 
-The only module that reads the environment (through service.entry.settings) and installs signal
-handlers. Everything else receives what it needs as arguments.
+The only module that reads the environment (through service.entry.settings, and
+service.entry.tracing for the OTEL_* variables) and installs signal handlers. Everything else
+receives what it needs as arguments.
 """
 
 from __future__ import annotations
@@ -37,19 +38,22 @@ from service.adapters.kafka import (
     producer_config,
     settings_refusals_as_config_errors,
 )
-from service.adapters.logs import REDACT
+from service.adapters.logs import REDACT, TRACE_FIELDS
 from service.adapters.prometheus import Metrics
 from service.core.batching import BatchLimits
 from service.core.clock import Clock, SystemClock
 from service.core.codec import ValidationLimits
 from service.core.errors import ConfigError
 from service.core.health import Health
+from service.core.ports import Tracing
 from service.core.ratelimit import RateLimiter
 from service.core.records import Topics
 from service.core.retry import Backoff
+from service.core.tracing import NO_TRACING
 from service.entry import native
 from service.entry.kafka_clients import kafka_common_config
 from service.entry.settings import DeliveryGuarantee, Settings
+from service.entry.tracing import StartedTracing, start_tracing
 from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.commit import Committer, OffsetCommitter, TransactionCommitter
 from service.loop.handover import Handover
@@ -145,7 +149,9 @@ def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s:
         )
 
 
-def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running:
+def build(
+    settings: Settings, registry: CollectorRegistry = REGISTRY, tracing: Tracing = NO_TRACING
+) -> Running:
     """Create the adapters, the caller and the pipeline, and start the HTTP endpoints."""
     clock = SystemClock()
     metrics = Metrics(registry, compiled=bool(native.compiled_modules()))
@@ -188,6 +194,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         ),
         aborted=hard_stop.is_set,
         handover=handover,
+        tracing=tracing,
     )
     with settings_refusals_as_config_errors():  # e.g. a consumer-only value it refuses
         source = KafkaSource(
@@ -210,6 +217,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         hard_stop=hard_stop,
         handover=handover,
         on_partition_share=limiter.set_guaranteed_share,
+        tracing=tracing,
     )
     return Running(pipeline, listen(settings, health, registry), health, metrics)
 
@@ -270,7 +278,16 @@ def run(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    running = build(settings)
+    tracing = start_tracing(settings)
+    TRACE_FIELDS.use(tracing.log_fields)
+    try:
+        return _serve(settings, stop, tracing)
+    finally:
+        tracing.close()  # exports the spans still buffered
+
+
+def _serve(settings: Settings, stop: threading.Event, tracing: StartedTracing) -> int:
+    running = build(settings, tracing=tracing.tracing)
     _tune_garbage_collector()
     log.info(
         "starting",
@@ -278,6 +295,7 @@ def run(settings: Settings) -> int:
             "input_topic": settings.kafka_input_topic,
             "http_port": running.endpoints.port,
             "hot_path": native.describe(),
+            "tracing": tracing.describe,
         },
     )
     try:

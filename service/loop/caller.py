@@ -10,7 +10,10 @@ or are read-only. A transient failure never marks an input failed while HubSpot 
 request (an outage); an input HubSpot fails transiently again and again while it answers
 other requests is isolated like a rejected one and, after a bounded number of attempts over
 a bounded time, failed as TRANSIENT_EXHAUSTED. Talks to HubSpot only through the
-UpsertTransport port; the batch's state is a BatchRun (service/core/batch_run.py).
+UpsertTransport port; the batch's state is a BatchRun (service/core/batch_run.py). With
+tracing on (the Tracing port), the batch runs in its span and each HTTP attempt in a child
+span of it; an outcome is decided by the reply of the attempt it is settled after, and
+carries that attempt's trace context (the batch span's, settled before any request).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from service.core.model import (
     log_context,
 )
 from service.core.outcomes import MappedReply, invalid_property_names, map_success
-from service.core.ports import Metrics, UpsertTransport
+from service.core.ports import BatchSpan, Metrics, RequestSpan, Tracing, UpsertTransport
 from service.core.ratelimit import (
     RateLimiter,
     RateLimitHeaders,
@@ -53,6 +56,7 @@ from service.core.responses import (
     policy_label,
 )
 from service.core.retry import Backoff
+from service.core.tracing import NO_TRACING
 from service.loop.handover import Handover
 
 log = logging.getLogger(__name__)
@@ -113,8 +117,10 @@ class UpsertCaller:
         policy: CallerPolicy,
         aborted: Callable[[], bool],
         handover: Handover | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._transport = transport
+        self._tracing = tracing
         self._limiter = limiter
         self._clock = clock
         self._metrics = metrics
@@ -129,12 +135,16 @@ class UpsertCaller:
 
     def execute(self, batch: Batch) -> BatchOutcome:
         try:
-            return self._execute(batch)
+            with self._tracing.batch(batch) as span:
+                outcome = self._execute(batch, span)
+                span.finished(outcome)
+                return outcome
         finally:
             self._limiter.leave_probe()  # e.g. its inputs were handed over mid-probe
 
-    def _execute(self, batch: Batch) -> BatchOutcome:
+    def _execute(self, batch: Batch, span: BatchSpan) -> BatchOutcome:
         run = BatchRun(BatchOutcome(batch))
+        run.trace_headers = span.headers()
         self._schedule_derived(run)  # the rest of a split input, deferred: one by one again
         while run.work:
             inputs, handed_over = self._handover.keep(run.seq, run.work.popleft())
@@ -148,7 +158,7 @@ class UpsertCaller:
             if len(body) > self._policy.max_body_bytes and len(inputs) > 1:
                 self._split(run, inputs, "body_too_large")
                 continue
-            reply = self._send(inputs, body, run)
+            reply = self._send(inputs, body, run, span)
             if reply is None:  # some were handed over while it waited: sort them out first
                 run.work.appendleft(inputs)
                 continue
@@ -174,15 +184,19 @@ class UpsertCaller:
             split = any(run.in_split(item) for item in request)
             self._metrics.retries.labels("split_merged_input" if split else "drop_properties").inc()
 
-    def _send(self, inputs: list[BatchInput], body: bytes, run: BatchRun) -> Classified | None:
+    def _send(
+        self, inputs: list[BatchInput], body: bytes, run: BatchRun, span: BatchSpan
+    ) -> Classified | None:
         """Send once a slot is free; None when some inputs were handed over meanwhile."""
-        run.sent_at = self._take_slot()  # compared with holds: never later than the slot
+        run.sent_at, waited = self._take_slot()  # compared with holds: never later than the slot
         started = self._clock.monotonic()
         with self._handover.on_the_wire(run.seq, inputs) as allowed:
             if not allowed:
                 self._limiter.give_back()  # unused: another batch may take it
                 return None
-            reply = self._post(body, started)
+            with span.request(len(inputs), waited) as attempt:
+                reply = self._post(body, started, attempt)
+            run.trace_headers = attempt.headers()
         if not isinstance(reply, HttpReply):
             return reply
         classified = classify(reply, self._clock.wall())
@@ -194,26 +208,34 @@ class UpsertCaller:
         self._metrics.batch_inputs.observe(len(inputs))
         return classified
 
-    def _post(self, body: bytes, started: float) -> HttpReply | Classified:
+    def _post(self, body: bytes, started: float, attempt: RequestSpan) -> HttpReply | Classified:
         """The reply, or what a transport failure means."""
         try:
-            return self._transport.post(body)
+            reply = self._transport.post(body)
         except TransientHubSpotError as exc:
+            attempt.failed(exc)
             self._metrics.requests.labels("error", ReplyKind.TRANSIENT.value).inc()
             return Classified(ReplyKind.TRANSIENT, 0, None, str(exc), None, None)
         except AuthError as exc:
+            attempt.failed(exc)
             self._metrics.requests.labels("error", ReplyKind.AUTH.value).inc()
             return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
-            self._metrics.request_seconds.observe(self._clock.monotonic() - started)
+            elapsed = self._clock.monotonic() - started
+            self._metrics.request_seconds.observe(elapsed, attempt.exemplar())
+        attempt.replied(reply.status)
+        return reply
 
-    def _take_slot(self) -> float:
-        """Wait for a slot; returns when the successful ask began (at or before the slot)."""
+    def _take_slot(self) -> tuple[float, float]:
+        """Wait for a slot; returns when the successful ask began (at or before the slot),
+        and how long it waited for the slot (the rate-limit wait)."""
+        first = None
         while True:
             asked = self._clock.monotonic()
+            first = asked if first is None else first
             wait = self._limiter.try_acquire()
             if wait <= 0:
-                return asked
+                return asked, asked - first
             self._wait(min(wait, _WAIT_SLICE_S))
 
     def _lift_holds(self, kind: ReplyKind, sent_at: float) -> None:

@@ -27,8 +27,9 @@ from service.core.offsets import (
     OffsetTracker,
     TopicPartition,
 )
-from service.core.ports import EventSource, Metrics, RecordSink
+from service.core.ports import EventSource, Metrics, RecordSink, Tracing
 from service.core.records import Topics
+from service.core.tracing import NO_TRACING
 from service.loop.commit import Committer, OffsetCommitter
 from service.loop.handover import Handover
 from service.loop.publisher import OutcomePublisher
@@ -75,6 +76,7 @@ class Pipeline:
         committer: Committer | None = None,
         on_partition_share: Callable[[float], None] | None = None,
         handover: Handover | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
@@ -112,6 +114,7 @@ class Pipeline:
             clock=clock,
             topics=config.topics,
             in_offset_order=self._committer.exactly_once,
+            tracing=tracing,
         )
 
     @property

@@ -13,11 +13,12 @@ from service.core.clock import FakeClock
 from service.core.health import Health
 from service.core.model import RawMessage
 from service.core.offsets import CommitPoint, TopicPartition
-from service.core.ports import DeliveryCallback, RebalanceListener
+from service.core.ports import DeliveryCallback, RebalanceListener, Tracing
 from service.core.ratelimit import RateLimiter
 from service.core.records import OutboundRecord
 from service.core.responses import HttpReply
 from service.core.retry import Backoff
+from service.core.tracing import NO_TRACING
 from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.handover import Handover
 
@@ -88,6 +89,7 @@ def make_caller(
     *,
     policy: CallerPolicy = TEST_POLICY,
     handover: Handover | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> tuple[UpsertCaller, Metrics, Health]:
     clock = clock or FakeClock()
     metrics = Metrics(CollectorRegistry(), clock.monotonic)
@@ -101,6 +103,7 @@ def make_caller(
         policy=policy,
         aborted=lambda: False,
         handover=handover,
+        tracing=tracing,
     )
     return caller, metrics, health
 

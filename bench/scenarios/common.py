@@ -132,10 +132,12 @@ def run_backlog(
     produce_first: bool = True,
     max_seconds: float = 900,
     batch_max_wait_ms: int | None = None,
+    service_env_extra: dict[str, str] | None = None,
 ) -> BacklogRun:
     """Run `events` through `instances` processes of `kind`; see the module docstring.
 
     `batch_max_wait_ms`: the service's batch window (default: the mode's).
+    `service_env_extra`: more environment for the service processes (e.g. OTEL_* variables).
     `produce_first`: the backlog is in the topic before the processes start, and the measured
     interval starts when they are ready; otherwise the processes join the group first (so no
     rebalance disturbs the run), the backlog follows, and the interval starts when producing
@@ -160,6 +162,7 @@ def run_backlog(
             emulator=emulator,
             run_dir=run_dir,
             batch_max_wait_ms=batch_max_wait_ms or ctx.mode.batch_max_wait_ms,
+            extra=service_env_extra or {},
         )
         ready_at = max(_wait_ready(p) for p in processes)
         start_at = ready_at
@@ -232,11 +235,12 @@ def _start(
     emulator: Emulator,
     run_dir: Path,
     batch_max_wait_ms: int,
+    extra: dict[str, str],
 ) -> list[Process]:
     processes: list[Process] = []
     for n in range(instances):
         if kind == "service":
-            env = service_env(ctx.bootstrap, topics, emulator, batch_max_wait_ms)
+            env = {**service_env(ctx.bootstrap, topics, emulator, batch_max_wait_ms), **extra}
             processes.append(Service(env, run_dir / f"service-{n}.log", ctx.code))
         else:
             processes.append(Baseline(ctx.bootstrap, topics, emulator, run_dir, f"baseline-{n}"))

@@ -168,6 +168,8 @@ def _assert_nothing_quotes_a_secret(trace: Trace, log: str, trace_id: str, batch
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     for secret in (TOKEN, *VALUES):
         assert secret not in said and secret not in log, secret
+    [starting] = [line for line in lines if line["message"] == "starting"]
+    assert str(starting["tracing"]).startswith("otlp grpc, sampler ParentBased{root:TraceIdRatio")
     retried = [line for line in lines if str(line["message"]).startswith("transient failure")]
     assert [(line["trace_id"], line["span_id"]) for line in retried] == [
         (trace_id, batch.span_id)

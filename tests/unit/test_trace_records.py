@@ -21,6 +21,7 @@ from service.core.records import (
     records_for_input,
     records_for_rejection,
 )
+from service.entry.redrive import republished_headers
 from tests.unit.factories import event, raw
 
 TOPICS = Topics("results", "dlq")
@@ -102,3 +103,12 @@ def test_each_event_of_a_split_input_takes_the_context_it_was_settled_under() ->
         (("traceparent-1", b"x"),),
         (("traceparent-2", b"x"),),
     ]
+
+
+def test_a_redriven_dead_letter_goes_back_with_the_context_of_the_span_that_failed_it() -> None:
+    error = ErrorInfo("VALIDATION_ERROR", "no", 400)
+    outcome = InputOutcome(Status.FAILED, error=error, trace_headers=DECIDED)
+    [[_, dead_letter]] = records_for_input(_input(), outcome, TOPICS)
+    again = republished_headers(dead_letter.headers or [])
+    assert again[:4] == [("baggage", b"tenant=acme"), ("origin", b"billing"), *DECIDED]
+    assert [name for name, _ in again[4:]] == ["redrive.count"]

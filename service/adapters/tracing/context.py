@@ -21,8 +21,10 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 
 def producer_context(headers: list[tuple[str, bytes]] | None) -> SpanContext | None:
     """The trace context an event's headers carry; None when none, or a malformed one."""
+    if not headers:
+        return None
     carrier: dict[str, str] = {}
-    for name, value in headers or ():
+    for name, value in headers:
         if name in TRACE_CONTEXT_HEADERS:
             try:
                 carrier[name] = value.decode("ascii")

@@ -81,7 +81,7 @@ class OtelTracing:
             Link(found, _position(event.raw))
             for event, found in zip(events, contexts, strict=True)
             if found is not None
-        ]
+        ]  # the SDK keeps OTEL_SPAN_LINK_COUNT_LIMIT of them (128 by default)
         topic = events[0].raw.topic if events else ""
         span = self._tracer.start_span(
             f"process {topic}",
@@ -118,21 +118,20 @@ class OtelTracing:
         }
 
     def _batch_attributes(self, batch: Batch, events: list[Event]) -> Attributes:
-        ranges: dict[int, tuple[int, int]] = {}
+        offsets: dict[int, list[int]] = {}
         for event in events:
-            offset = event.raw.offset
-            low, high = ranges.get(event.raw.partition, (offset, offset))
-            ranges[event.raw.partition] = (min(low, offset), max(high, offset))
+            raw = event.raw
+            offsets.setdefault(raw.partition, []).append(raw.offset)
         topic = events[0].raw.topic if events else ""
         attributes = self._messaging(topic)
         attributes["messaging.batch.message_count"] = len(events)
         attributes["subscription_upserter.batch.seq"] = batch.seq
         attributes["subscription_upserter.batch.inputs"] = len(batch.inputs)
         attributes["subscription_upserter.offsets"] = [
-            f"{partition}:{low}-{high}" for partition, (low, high) in sorted(ranges.items())
+            f"{partition}:{min(found)}-{max(found)}" for partition, found in sorted(offsets.items())
         ]
-        if len(ranges) == 1:
-            attributes["messaging.destination.partition.id"] = str(next(iter(ranges)))
+        if len(offsets) == 1:
+            attributes["messaging.destination.partition.id"] = str(next(iter(offsets)))
         return attributes
 
 

@@ -4,7 +4,7 @@ The loop imports only these Protocols, never confluent-kafka, httpx, prometheus_
 OpenTelemetry, so it can be driven by in-memory fakes in unit tests and by the real adapters
 in production: the event source and record sink (Kafka), the upsert transport (HubSpot over
 HTTP), the metrics it updates (Prometheus, service/adapters/prometheus.py) and the spans it
-opens (OpenTelemetry, service/adapters/tracing.py; service/core/tracing.py when tracing is
+opens (OpenTelemetry, service/adapters/tracing/; service/core/tracing.py when tracing is
 off).
 """
 

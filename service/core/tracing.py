@@ -3,7 +3,7 @@
 Owns two things the loop and the records share, neither of them OpenTelemetry:
 - `NO_TRACING`, the tracing ports (service/core/ports.py) when no OTLP endpoint is set: its
   spans are one shared object that records nothing and gives no headers, so a batch costs a
-  few empty calls and an event nothing (service/adapters/tracing.py is the real one);
+  few empty calls and an event nothing (service/adapters/tracing/ is the real one);
 - the headers records take from the span that decided an outcome: a result record gets its
   `traceparent` (and `tracestate`) and the event's own `baggage`, which travels with the
   event (`result_trace_headers`); a dead letter keeps its event's headers but takes the span's

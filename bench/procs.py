@@ -34,7 +34,8 @@ _BUILD_INFO = "subscription_upserter_build_info{"
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "HUBSPOT_"))}
+    # Nothing of the caller's own Kafka, HubSpot or tracing settings: a run sets what it needs.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "HUBSPOT_", "OTEL_"))}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
 

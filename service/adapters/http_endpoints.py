@@ -1,5 +1,8 @@
 """HTTP endpoints on HTTP_PORT: /metrics (Prometheus), /livez and /readyz.
 
+- /metrics: the Prometheus text format, or OpenMetrics when the scraper asks for it (Accept:
+  application/openmetrics-text), which alone carries the exemplars (the trace ids of the
+  request-duration histogram, tracing on).
 - /livez: 200 while the main loop keeps turning; 503 when it has been silent too long.
 - /readyz: 200 when assigned and able to send; 503 with the reasons (one per line) while
   starting, while HubSpot refuses the credentials, after the daily limit, or when draining.
@@ -11,7 +14,8 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
 
 from service.core.health import Health
 
@@ -22,7 +26,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, generate_latest(self.server.registry), CONTENT_TYPE_LATEST)
+            encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
+            self._send(200, encoder(self.server.registry), content_type)
         elif path == "/livez":
             live, reason = self.server.health.live()
             self._send(200 if live else 503, (reason + "\n").encode(), "text/plain")

@@ -2,7 +2,9 @@
 
 Owns the log format and secret redaction. Context goes in `extra={...}` (batch, trace ids,
 topic/partition/offset ranges) and comes out as top-level fields. Any registered secret
-(tokens, passwords) is replaced with `***` wherever it would appear.
+(tokens, passwords) is replaced with `***` wherever it would appear. With tracing on, a line
+logged while a span is current on its thread carries `trace_id` and `span_id` (TRACE_FIELDS:
+the composition root plugs in where they come from).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -37,6 +40,23 @@ class Redactor:
 REDACT = Redactor()
 
 
+class TraceFields:
+    """The current span's ids for a log line; none until a source is plugged in."""
+
+    def __init__(self) -> None:
+        self._source: Callable[[], dict[str, str] | None] | None = None
+
+    def use(self, source: Callable[[], dict[str, str] | None] | None) -> None:
+        self._source = source
+
+    def __call__(self) -> dict[str, str] | None:
+        source = self._source
+        return source() if source is not None else None
+
+
+TRACE_FIELDS = TraceFields()
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object."""
 
@@ -47,6 +67,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": REDACT(record.getMessage()),
         }
+        span = TRACE_FIELDS()
+        if span:
+            document.update(span)
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 document[key] = value

@@ -8,7 +8,8 @@ Pure bookkeeping for the caller (service/loop/caller.py), which decides what rep
   each must land after the one before), so only the events HubSpot rejects on their own fail;
 - an input resent without the properties HubSpot refused (`drop`) carries their names;
 - `settle` records an input's final outcome: for a split input, its event's, after which the
-  next event of that id goes; once an id's events are all settled, their outcomes;
+  next event of that id goes; once an id's events are all settled, their outcomes (with
+  tracing on, each carries `trace_headers`: the context of the span that decided it);
 - `defer`: an input isolated as failing transiently again and again leaves the batch without
   an outcome; the loop sends it again later as a batch of its own (its id stays in flight),
   so that it does not hold back the ids of the rest of the batch.
@@ -25,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from service.core.ids import dropped_trace_id, merged_trace_id
-from service.core.model import BatchInput, BatchOutcome, Event, InputOutcome
+from service.core.model import BatchInput, BatchOutcome, Event, InputOutcome, TraceHeaders
 
 
 @dataclass(slots=True)
@@ -75,6 +76,9 @@ class BatchRun:
         self.failures = 0  # consecutive transient failures, for the backoff
         self.unmatched_rounds: dict[str, int] = {}  # by trace id
         self.sent_at = 0.0  # when the last request was sent
+        # The trace context of the span deciding the outcomes settled now (tracing on): the
+        # request whose reply is being handled, else the batch's own span.
+        self.trace_headers: TraceHeaders = ()
         self._next: list[BatchInput] = []  # derived inputs, sent once this reply is handled
         self._chains: dict[str, _Chain] = {}  # by the batch input's trace id
         for item in inputs:
@@ -87,6 +91,8 @@ class BatchRun:
         """`item`'s final outcome; a split input's is its event's, and its id's next event goes."""
         if item.dropped:
             result = result._replace(dropped=item.dropped)
+        if self.trace_headers:
+            result = result._replace(trace_headers=self.trace_headers)
         root = item.root
         chain = self._chains.get(root.trace_id)
         if chain is None:

@@ -199,15 +199,22 @@ class BatchTiming:
         }
 
 
+# W3C trace-context headers (`traceparent`, then `tracestate` when there is one) of a span:
+# what an outcome's records carry when tracing is on (service/core/tracing.py); empty when off.
+TraceHeaders = tuple[tuple[str, bytes], ...]
+
+
 class InputOutcome(NamedTuple):
     """The final word on one batch input: upserted (with a record) or failed (with an error).
-    `dropped`: properties left out of what was finally upserted. A tuple: one per input."""
+    `dropped`: properties left out of what was finally upserted; `trace_headers`: the trace
+    context of the span that decided it (tracing on). A tuple: one per input."""
 
     status: Status
     record: UpsertedRecord | None = None
     error: ErrorInfo | None = None
     timing: BatchTiming | None = None
     dropped: tuple[str, ...] = ()
+    trace_headers: TraceHeaders = ()
 
 
 @dataclass(slots=True)
@@ -227,9 +234,7 @@ class BatchOutcome:
     deferred: list[BatchInput] = field(default_factory=list)
     retry_in_s: float = 0.0
     # what became of the associations the upserted inputs named, by the batch input's trace id
-    associations: dict[str, dict[AssociationRef, AssociationOutcome]] = field(
-        default_factory=dict
-    )
+    associations: dict[str, dict[AssociationRef, AssociationOutcome]] = field(default_factory=dict)
 
 
 class AssociationStatus(StrEnum):

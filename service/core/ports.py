@@ -1,18 +1,20 @@
 """The small interfaces the loop needs from the outside world; adapters implement them.
 
-The loop imports only these Protocols, never confluent-kafka, httpx or prometheus_client, so
-it can be driven by in-memory fakes in unit tests and by the real adapters in production:
-the event source and record sink (Kafka), the decoder of the registry formats (the Schema
-Registry), the upsert transport (HubSpot over HTTP) and the metrics it updates (Prometheus,
-service/adapters/prometheus.py).
+The loop imports only these Protocols, never confluent-kafka, httpx, prometheus_client or
+OpenTelemetry, so it can be driven by in-memory fakes in unit tests and by the real adapters
+in production: the event source and record sink (Kafka), the decoder of the registry formats
+(the Schema Registry), the upsert transport (HubSpot over HTTP), the metrics it updates
+(Prometheus, service/adapters/prometheus.py) and the spans it opens (OpenTelemetry,
+service/adapters/tracing/; service/core/tracing.py when tracing is off).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import TracebackType
 from typing import Protocol
 
-from service.core.model import RawMessage
+from service.core.model import Batch, BatchOutcome, RawMessage, Rejection, TraceHeaders
 from service.core.offsets import CommitPoint, TopicPartition
 from service.core.records import OutboundRecord
 from service.core.responses import HttpReply
@@ -143,7 +145,9 @@ class Gauge(Protocol):
 
 
 class Histogram(Protocol):
-    def observe(self, amount: float) -> None: ...
+    def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
+        """`exemplar`: labels (a trace id) that one observation of a bucket may carry."""
+        ...
 
 
 class BulkHistogram(Protocol):
@@ -209,4 +213,72 @@ class Metrics(Protocol):
 
     def forget_partition(self, tp: TopicPartition) -> None:
         """The partition left this member: drop its per-partition series."""
+        ...
+
+
+# -- tracing: the spans the loop opens; names and attributes live in the adapter ---------------
+
+
+class RequestSpan(Protocol):
+    """One HTTP attempt of a batch's request loop; the current span of its thread while open."""
+
+    def __enter__(self) -> RequestSpan: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def replied(self, status: int) -> None:
+        """HubSpot answered with HTTP `status`."""
+        ...
+
+    def failed(self, error: BaseException) -> None:
+        """The attempt got no reply (`error`: the transport's failure, no secret in it)."""
+        ...
+
+    def exemplar(self) -> dict[str, str] | None:
+        """The exemplar labels of this attempt's duration (None: not sampled, or off)."""
+        ...
+
+    def headers(self) -> TraceHeaders:
+        """Its trace context, as the records of the outcomes its reply decides carry it."""
+        ...
+
+
+class BatchSpan(Protocol):
+    """One batch's run on a worker thread; the current span of that thread while open."""
+
+    def __enter__(self) -> BatchSpan: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def request(self, inputs: int, waited_s: float) -> RequestSpan:
+        """The next HTTP attempt, of `inputs` inputs, sent after `waited_s` seconds of waiting
+        for a rate-limit slot."""
+        ...
+
+    def finished(self, outcome: BatchOutcome) -> None:
+        """What the batch came to (counts, not contents)."""
+        ...
+
+    def headers(self) -> TraceHeaders: ...
+
+
+class Tracing(Protocol):
+    """Where the loop's spans come from."""
+
+    def batch(self, batch: Batch) -> BatchSpan:
+        """A span for `batch`, following from its events' producers (their Kafka headers)."""
+        ...
+
+    def rejected(self, rejection: Rejection) -> TraceHeaders:
+        """A span (started and ended) for an event that could not be read; its context."""
         ...

@@ -4,7 +4,9 @@ Result records: one per input event, keyed by the event's id (or the original ke
 the id could not be read). For a coalesced input, the last event carries the input's
 trace id; the absorbed events keep their own and name the carrier's in `coalescedInto`.
 Dead-letter records: the original key, value and headers unchanged, plus `error.*` and
-`source.*` headers.
+`source.*` headers. With tracing on, both carry the trace context of the span that decided
+the outcome (the dead letter's takes the place of the event's own, and a result also carries
+the event's `baggage`: service/core/tracing.py).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from service.core.model import (
     RawMessage,
     Rejection,
     Status,
+    TraceHeaders,
     UpsertedRecord,
 )
+from service.core.tracing import result_trace_headers, with_trace_context
 
 MAX_HEADER_MESSAGE_CHARS = 2_000
 
@@ -73,6 +77,7 @@ def records_for_input(
     )
     dead_letter_error = error if outcome.status is not Status.UPSERTED else None
     output, carrier_trace_id = topics.output, item.trace_id
+    trace = outcome.trace_headers
     events = item.events
     last = len(events) - 1
     per_event: list[list[OutboundRecord]] = []
@@ -91,11 +96,13 @@ def records_for_input(
         failed = None
         if associations is not None and event.associations:
             failed = _add_associations(document, event.associations, associations)
-        result = OutboundRecord(output, event.id.encode(), orjson.dumps(document))
+        headers = result_trace_headers(trace, raw.headers) if trace else None
+        result = OutboundRecord(output, event.id.encode(), orjson.dumps(document), headers)
         if dead_letter_error is not None:
-            per_event.append([result, dead_letter(raw, outcome.status, dead_letter_error, topics)])
+            dlq = dead_letter(raw, outcome.status, dead_letter_error, topics, trace)
+            per_event.append([result, dlq])
         elif failed is not None:
-            per_event.append([result, dead_letter(raw, Status.FAILED, failed, topics)])
+            per_event.append([result, dead_letter(raw, Status.FAILED, failed, topics, trace)])
         else:
             per_event.append([result])
     return per_event
@@ -148,16 +155,20 @@ def records_for_split_event(
     return records_for_input(alone, outcome, topics, associations)[0]
 
 
-def records_for_rejection(rejection: Rejection, topics: Topics) -> list[OutboundRecord]:
-    """The `invalid` result and the dead-letter record of an event that could not be read."""
+def records_for_rejection(
+    rejection: Rejection, topics: Topics, trace_headers: TraceHeaders = ()
+) -> list[OutboundRecord]:
+    """The `invalid` result and the dead-letter record of an event that could not be read;
+    `trace_headers`: the context of the span that rejected it (tracing on)."""
     raw = rejection.raw
     error = ErrorInfo(category=rejection.category, message=rejection.message)
     shared = _SharedFields(Status.INVALID, None, error.to_json(), None)
     document = shared.document(rejection.id, rejection.id_property, rejection.trace_id, raw, None)
     key = rejection.id.encode() if rejection.id is not None else raw.key
+    headers = result_trace_headers(trace_headers, raw.headers)
     return [
-        OutboundRecord(topics.output, key, orjson.dumps(document)),
-        dead_letter(raw, Status.INVALID, error, topics),
+        OutboundRecord(topics.output, key, orjson.dumps(document), headers),
+        dead_letter(raw, Status.INVALID, error, topics, trace_headers),
     ]
 
 
@@ -225,7 +236,11 @@ def _add_dropped(
 
 
 def dead_letter(
-    raw: RawMessage, status: Status, error: ErrorInfo, topics: Topics
+    raw: RawMessage,
+    status: Status,
+    error: ErrorInfo,
+    topics: Topics,
+    trace_headers: TraceHeaders = (),
 ) -> OutboundRecord:
     values = (
         status.value,
@@ -235,7 +250,7 @@ def dead_letter(
         str(raw.partition),
         str(raw.offset),
     )
-    headers = list(raw.headers or [])
+    headers = with_trace_context(list(raw.headers or []), trace_headers)
     headers.extend(
         (name, value.encode()) for name, value in zip(DEAD_LETTER_HEADERS, values, strict=True)
     )

@@ -1,7 +1,8 @@
 """Composition root: builds the settings' adapters and wires them into the pipeline.
 
-The only module that reads the environment (through service.entry.settings) and installs signal
-handlers. Everything else receives what it needs as arguments.
+The only module that reads the environment (through service.entry.settings, and
+service.entry.tracing for the OTEL_* variables) and installs signal handlers. Everything else
+receives what it needs as arguments.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from service.adapters.kafka import (
     producer_config,
     settings_refusals_as_config_errors,
 )
-from service.adapters.logs import REDACT
+from service.adapters.logs import REDACT, TRACE_FIELDS
 from service.adapters.prometheus import Metrics
 from service.core.associations import ApiPaths
 from service.core.batching import BatchLimits
@@ -45,13 +46,16 @@ from service.core.clock import Clock, SystemClock
 from service.core.codec import ValidationLimits
 from service.core.errors import ConfigError
 from service.core.health import Health
+from service.core.ports import Tracing
 from service.core.ratelimit import RateLimiter
 from service.core.records import Topics
 from service.core.retry import Backoff
+from service.core.tracing import NO_TRACING
 from service.entry import native
 from service.entry.event_input import event_reader
 from service.entry.kafka_clients import kafka_common_config
 from service.entry.settings import DeliveryGuarantee, Settings
+from service.entry.tracing import StartedTracing, start_tracing
 from service.loop.associator import AssociationPolicy
 from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.commit import Committer, OffsetCommitter, TransactionCommitter
@@ -161,7 +165,9 @@ def warn_if_a_revoke_can_outlast_the_poll_interval(settings: Settings, settle_s:
         )
 
 
-def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running:
+def build(
+    settings: Settings, registry: CollectorRegistry = REGISTRY, tracing: Tracing = NO_TRACING
+) -> Running:
     """Create the adapters, the caller and the pipeline, and start the HTTP endpoints."""
     reader = event_reader(settings, pipeline_config(settings).validation)  # before any I/O
     clock = SystemClock()
@@ -207,6 +213,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         associations=association_policy(settings, backoff),
         aborted=hard_stop.is_set,
         handover=handover,
+        tracing=tracing,
     )
     with settings_refusals_as_config_errors():  # e.g. a consumer-only value it refuses
         source = KafkaSource(
@@ -230,6 +237,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         handover=handover,
         on_partition_share=limiter.set_guaranteed_share,
         reader=reader,
+        tracing=tracing,
     )
     return Running(pipeline, listen(settings, health, registry), health, metrics)
 
@@ -290,7 +298,16 @@ def run(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    running = build(settings)
+    tracing = start_tracing(settings)
+    TRACE_FIELDS.use(tracing.log_fields)
+    try:
+        return _serve(settings, stop, tracing)
+    finally:
+        tracing.close()  # exports the spans still buffered
+
+
+def _serve(settings: Settings, stop: threading.Event, tracing: StartedTracing) -> int:
+    running = build(settings, tracing=tracing.tracing)
     _tune_garbage_collector()
     log.info(
         "starting",
@@ -300,6 +317,7 @@ def run(settings: Settings) -> int:
             "hot_path": native.describe(),
             "input_format": settings.input_format.value,
             "event_mapping_file": str(settings.event_mapping_file or ""),
+            "tracing": tracing.describe,
         },
     )
     try:

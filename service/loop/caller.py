@@ -10,7 +10,10 @@ or are read-only. A transient failure never marks an input failed while HubSpot 
 request (an outage); an input HubSpot fails transiently again and again while it answers
 other requests is isolated like a rejected one and, after a bounded number of attempts over
 a bounded time, failed as TRANSIENT_EXHAUSTED. Talks to HubSpot only through the
-UpsertTransport port; the batch's state is a BatchRun (service/core/batch_run.py).
+UpsertTransport port; the batch's state is a BatchRun (service/core/batch_run.py). With
+tracing on (the Tracing port), the batch runs in its span and each HTTP attempt in a child
+span of it; an outcome is decided by the reply of the attempt it is settled after, and
+carries that attempt's trace context (the batch span's, settled before any request).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from service.core.model import (
     log_context,
 )
 from service.core.outcomes import MappedReply, invalid_property_names, map_success
-from service.core.ports import Metrics, UpsertTransport
+from service.core.ports import BatchSpan, Metrics, Tracing, UpsertTransport
 from service.core.ratelimit import (
     RateLimiter,
 )
@@ -47,12 +50,12 @@ from service.core.responses import (
     policy_label,
 )
 from service.core.retry import Backoff
+from service.core.tracing import NO_TRACING
 from service.loop.associator import AssociationPolicy, Associator
 from service.loop.handover import Handover
 from service.loop.requester import HoldPolicy, Requester
 
 log = logging.getLogger(__name__)
-
 
 
 TRANSIENT_EXHAUSTED = "TRANSIENT_EXHAUSTED"
@@ -102,7 +105,9 @@ class UpsertCaller:
         aborted: Callable[[], bool],
         handover: Handover | None = None,
         associations: AssociationPolicy | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
+        self._tracing = tracing
         self.requester = Requester(
             transport,
             limiter=limiter,
@@ -125,12 +130,16 @@ class UpsertCaller:
 
     def execute(self, batch: Batch) -> BatchOutcome:
         try:
-            return self._execute(batch)
+            with self._tracing.batch(batch) as span:
+                outcome = self._execute(batch, span)
+                span.finished(outcome)
+                return outcome
         finally:
             self.requester.leave_probe()  # e.g. its inputs were handed over mid-probe
 
-    def _execute(self, batch: Batch) -> BatchOutcome:
+    def _execute(self, batch: Batch, span: BatchSpan) -> BatchOutcome:
         run = BatchRun(BatchOutcome(batch))
+        run.trace_headers = span.headers()
         self._schedule_derived(run)  # the rest of a split input, deferred: one by one again
         while run.work:
             inputs, handed_over = self._handover.keep(run.seq, run.work.popleft())
@@ -144,7 +153,7 @@ class UpsertCaller:
             if len(body) > self._policy.max_body_bytes and len(inputs) > 1:
                 self._split(run, inputs, "body_too_large")
                 continue
-            reply = self._send(inputs, body, run)
+            reply = self._send(inputs, body, run, span)
             if reply is None:  # some were handed over while it waited: sort them out first
                 run.work.appendleft(inputs)
                 continue
@@ -172,11 +181,15 @@ class UpsertCaller:
             split = any(run.in_split(item) for item in request)
             self._metrics.retries.labels("split_merged_input" if split else "drop_properties").inc()
 
-    def _send(self, inputs: list[BatchInput], body: bytes, run: BatchRun) -> Classified | None:
+    def _send(
+        self, inputs: list[BatchInput], body: bytes, run: BatchRun, span: BatchSpan
+    ) -> Classified | None:
         """Send once a slot is free; None when some inputs were handed over meanwhile."""
         on_the_wire = self._handover.on_the_wire(run.seq, inputs)
-        sent = self.requester.send(body, on_the_wire=on_the_wire)
+        sent = self.requester.send(body, on_the_wire=on_the_wire, span=span, inputs=len(inputs))
         run.sent_at = sent.sent_at
+        if sent.trace_headers:
+            run.trace_headers = sent.trace_headers
         if sent.answered:
             self._metrics.batch_inputs.observe(len(inputs))
         return sent.reply
@@ -369,6 +382,7 @@ class UpsertCaller:
             extra=log_context(run.seq, [item]),
         )
         return True
+
 
 def _splittable(reply: Classified) -> bool:
     """A whole-request 400/413 may be caused by one input; a non-unique idProperty never is."""

@@ -28,8 +28,9 @@ from service.core.offsets import (
     OffsetTracker,
     TopicPartition,
 )
-from service.core.ports import EventSource, Metrics, RecordSink
+from service.core.ports import EventSource, Metrics, RecordSink, Tracing
 from service.core.records import Topics
+from service.core.tracing import NO_TRACING
 from service.loop.checkpoint import Checkpoint
 from service.loop.commit import Committer, OffsetCommitter
 from service.loop.deferred import DeferredBatches
@@ -80,6 +81,7 @@ class Pipeline:
         on_partition_share: Callable[[float], None] | None = None,
         handover: Handover | None = None,
         reader: MappedReader | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
@@ -126,6 +128,7 @@ class Pipeline:
             clock=clock,
             topics=config.topics,
             in_offset_order=self._committer.exactly_once,
+            tracing=tracing,
         )
 
     @property

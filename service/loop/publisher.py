@@ -6,6 +6,12 @@ metrics, and delivery tracking. The records of one call (a batch, or a rejected 
 a delivery group with one callback: when the broker has acknowledged all of them, their
 offsets are finished in the OffsetTracker. A record the broker refuses becomes `fatal` and
 its group never finishes (the loop stops without committing past it).
+
+With tracing on, an event that could not be read gets a span of its own (the Tracing port's
+`rejected`): its outcome is decided here on the main thread as it is read, before any batch
+exists, so no batch or request span could stand for it; its records carry that span's trace
+context, a child of its producer's when its headers carry one. A batch's outcomes come with
+the context of the span that decided each (service/loop/caller.py).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from service.core.model import (
 )
 from service.core.offsets import OffsetTracker, PartitionProgress, TopicPartition
 from service.core.ordering import InOrderRelease
-from service.core.ports import DeliveryCallback, Metrics, RecordSink
+from service.core.ports import DeliveryCallback, Metrics, RecordSink, Tracing
 from service.core.records import (
     OutboundRecord,
     Topics,
@@ -40,6 +46,7 @@ from service.core.records import (
     records_for_rejection,
     records_for_split_event,
 )
+from service.core.tracing import NO_TRACING
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +155,10 @@ class OutcomePublisher:
         clock: Clock,
         topics: Topics,
         in_offset_order: bool,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._sink, self._tracker, self._metrics = sink, tracker, metrics
+        self._tracing = tracing
         self._clock, self._topics = clock, topics
         self._release: InOrderRelease[_Outcome] | None = (
             InOrderRelease() if in_offset_order else None
@@ -173,7 +182,7 @@ class OutcomePublisher:
 
     def rejection(self, rejection: Rejection) -> None:
         group = _DeliveryGroup(self, self._tracker)
-        records = records_for_rejection(rejection, self._topics)
+        records = records_for_rejection(rejection, self._topics, self._tracing.rejected(rejection))
         self._publish(_Outcome(rejection.raw, records, Status.INVALID, rejection.category), group)
         self._close(group)
 

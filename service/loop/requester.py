@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from service.core.clock import Clock
 from service.core.errors import AuthError, CallAbortedError, TransientHubSpotError
 from service.core.health import AUTH_BLOCK, DAILY_BLOCK, Health
-from service.core.ports import Metrics, UpsertTransport
+from service.core.model import TraceHeaders
+from service.core.ports import BatchSpan, Metrics, RequestSpan, UpsertTransport
 from service.core.ratelimit import (
     RateLimiter,
     RateLimitHeaders,
@@ -27,6 +28,7 @@ from service.core.ratelimit import (
     seconds_until_midnight,
 )
 from service.core.responses import Classified, HttpReply, ReplyKind, classify, policy_label
+from service.core.tracing import NO_SPAN
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class Sent:
     reply: Classified | None
     sent_at: float
     answered: bool = False
+    trace_headers: TraceHeaders = ()  # the context of the attempt's span (tracing on)
 
 
 class Requester:
@@ -81,20 +84,25 @@ class Requester:
         *,
         path: str | None = None,
         on_the_wire: AbstractContextManager[bool] | None = None,
+        span: BatchSpan = NO_SPAN,
+        inputs: int = 0,
     ) -> Sent:
         """Post `body` (to `path`; None: the upsert path) once a slot is free. `on_the_wire`
         says, once the slot is taken, whether to send after all (False: the slot is given
-        back) and spans the request."""
-        sent_at = self._take_slot()
+        back) and spans the request. With tracing on, the attempt is a child span of `span`
+        (a batch's, carrying `inputs` inputs)."""
+        sent_at, waited = self._take_slot()
         started = self._clock.monotonic()
         with on_the_wire or nullcontext(True) as allowed:
             if not allowed:
                 self._limiter.give_back()  # unused: another request may take it
                 return Sent(None, sent_at)
-            reply = self._post(body, path, started)
+            with span.request(inputs, waited) as attempt:
+                reply = self._post(body, path, started, attempt)
+            headers = attempt.headers()
         if not isinstance(reply, HttpReply):
-            return Sent(reply, sent_at)
-        return Sent(self._read(reply, started, sent_at), sent_at, answered=True)
+            return Sent(reply, sent_at, trace_headers=headers)
+        return Sent(self._read(reply, started, sent_at), sent_at, True, headers)
 
     def leave_probe(self) -> None:
         """This thread is done with its batch: a probe it held passes to another."""
@@ -139,27 +147,37 @@ class Requester:
 
     # -- one request -------------------------------------------------------------------------
 
-    def _take_slot(self) -> float:
-        """Wait for a slot; returns when the successful ask began (at or before the slot)."""
+    def _take_slot(self) -> tuple[float, float]:
+        """Wait for a slot; returns when the successful ask began (at or before the slot),
+        and how long it waited for the slot (the rate-limit wait)."""
+        first = None
         while True:
             asked = self._clock.monotonic()
+            first = asked if first is None else first
             wait = self._limiter.try_acquire()
             if wait <= 0:
-                return asked
+                return asked, asked - first
             self.wait(min(wait, _WAIT_SLICE_S))
 
-    def _post(self, body: bytes, path: str | None, started: float) -> HttpReply | Classified:
+    def _post(
+        self, body: bytes, path: str | None, started: float, attempt: RequestSpan
+    ) -> HttpReply | Classified:
         """The reply, or what a transport failure means."""
         try:
-            return self._transport.post(body, path)
+            reply = self._transport.post(body, path)
         except TransientHubSpotError as exc:
+            attempt.failed(exc)
             self._metrics.requests.labels("error", ReplyKind.TRANSIENT.value).inc()
             return Classified(ReplyKind.TRANSIENT, 0, None, str(exc), None, None)
         except AuthError as exc:
+            attempt.failed(exc)
             self._metrics.requests.labels("error", ReplyKind.AUTH.value).inc()
             return Classified(ReplyKind.AUTH, exc.status or 401, exc.category, str(exc), None, None)
         finally:
-            self._metrics.request_seconds.observe(self._clock.monotonic() - started)
+            elapsed = self._clock.monotonic() - started
+            self._metrics.request_seconds.observe(elapsed, attempt.exemplar())
+        attempt.replied(reply.status)
+        return reply
 
     def _read(self, reply: HttpReply, started: float, sent_at: float) -> Classified:
         classified = classify(reply, self._clock.wall())

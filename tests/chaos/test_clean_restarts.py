@@ -74,9 +74,7 @@ def _wait_for_every_result(bootstrap: str, topics: Topics, producer: threading.T
     wait_until(lambda: len(_all_results(bootstrap, topics)) >= expected, 240, "every result")
 
 
-def _assert_order_and_state(
-    emulator: RunningEmulator, events_seed: int, replays: int = 0
-) -> None:
+def _assert_order_and_state(emulator: RunningEmulator, events_seed: int, replays: int = 0) -> None:
     """HubSpot holds each id's last event; its writes went in event order, but for the
     `replays` a kill causes (each may step an id back once)."""
     last: dict[str, int] = {}

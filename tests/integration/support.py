@@ -63,7 +63,8 @@ def free_port() -> int:
 
 
 def service_env(bootstrap: str, topics: Topics, hubspot_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "HUBSPOT_"))}
+    # None of the caller's Kafka, HubSpot or tracing settings: `extra` sets what a test needs.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "HUBSPOT_", "OTEL_"))}
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         KAFKA_INPUT_TOPIC=topics.input,

@@ -177,3 +177,17 @@ def test_process_panels_show_only_the_services_own_pods(dashboard: dict[str, Any
     assert len(process) == 3
     for query in process:
         assert "and on (namespace, pod) subscription_upserter_build_info{" in query.expr
+
+
+def test_the_request_latency_panel_shows_exemplars_linking_to_traces(
+    dashboard: dict[str, Any],
+) -> None:
+    duration = "subscription_upserter_hubspot_request_duration_seconds_bucket{"
+    latency = [
+        panel
+        for panel in dashboard["panels"]
+        if any(duration in target.get("expr", "") for target in panel.get("targets", []))
+    ]
+    assert [panel["title"] for panel in latency] == ["HubSpot request latency"]
+    assert all(target.get("exemplar") is True for target in latency[0]["targets"])
+    assert "exemplar" in latency[0]["description"]

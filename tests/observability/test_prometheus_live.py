@@ -93,7 +93,8 @@ def emulator() -> Iterator[RunningEmulator]:
 
 
 class Prometheus:
-    def __init__(self, workdir: Path, target: str) -> None:
+    def __init__(self, workdir: Path, target: str, *features: str) -> None:
+        """Scraping `target` every second, with `features` (--enable-feature) on."""
         binary = shutil.which("prometheus")
         if binary is None:
             if os.environ.get("CI"):
@@ -119,6 +120,7 @@ class Prometheus:
                 f"--config.file={workdir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={workdir / 'data'}",
                 f"--web.listen-address={self.url.removeprefix('http://')}",
+                *(f"--enable-feature={feature}" for feature in features),
             ],
             stdout=self._log,
             stderr=self._log,

@@ -23,6 +23,7 @@ import yaml
 
 from service.entry.event_input import load_mapping
 from service.entry.settings import SECRET_FIELDS, Settings
+from service.entry.tracing import otlp_protocol
 from tests.packaging.rendering import (
     CI_VALUES,
     EVERYTHING,
@@ -179,6 +180,27 @@ SECRET_SETTINGS: dict[str, tuple[str, Any, str]] = {
 # The registry's user info and bearer token are alternatives (setting both is refused): the
 # test that sets every setting leaves this one out, and one of its own renders it.
 ALTERNATIVE_SECRET = "schema_registry_bearer_token"
+
+
+# Every tracing value (tracing.*): a value other than its default, and the OpenTelemetry SDK's
+# variable it must become in the ConfigMap. Not settings of the service's own: the SDK reads
+# them (docs/tracing.md); set only when tracing.otlpEndpoint is.
+TRACING_VALUES: dict[str, tuple[Any, str, str]] = {
+    "otlpEndpoint": (
+        "https://collector.example.test",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "https://collector.example.test",
+    ),
+    "otlpProtocol": ("http/protobuf", "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    "sampler": ("traceidratio", "OTEL_TRACES_SAMPLER", "traceidratio"),
+    "samplerArg": (0.05, "OTEL_TRACES_SAMPLER_ARG", "0.05"),
+    "serviceName": ("upserter-eu", "OTEL_SERVICE_NAME", "upserter-eu"),
+    "resourceAttributes": (
+        {"k8s.cluster.name": "eu-1", "deployment.environment.name": "prod"},
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "deployment.environment.name=prod,k8s.cluster.name=eu-1",
+    ),
+}
 
 
 def _container(manifests: list[Manifest]) -> Manifest:
@@ -661,7 +683,47 @@ def test_network_policy_allows_dns_kafka_https_out_and_http_in(everything: list[
     egress_ports = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
     assert egress_ports == {
         (53, "UDP"), (53, "TCP"), (9092, "TCP"), (9093, "TCP"), (443, "TCP"), (8081, "TCP"),
+        (4317, "TCP"),  # the OTLP collector of tracing.otlpEndpoint
     }  # fmt: skip
+
+
+def test_tracing_values_become_the_sdks_variables_and_the_service_takes_them(
+    helm: Path, chart_dir: Path, tmp_path: Path
+) -> None:
+    defaults = yaml.safe_load((chart_dir / "values.yaml").read_text())["tracing"]
+    assert set(TRACING_VALUES) == set(defaults), "a tracing value was added: map it"
+    tracing = {key: value for key, (value, _, _) in TRACING_VALUES.items()}
+    data = _config_data(render(helm, chart_dir, merge(REQUIRED, {"tracing": tracing}), tmp_path))
+    rendered = {name: value for name, value in data.items() if name.startswith("OTEL_")}
+    assert rendered == {env: shown for _, env, shown in TRACING_VALUES.values()}
+    assert otlp_protocol(data) == "http/protobuf"
+
+
+def test_tracing_is_off_unless_an_endpoint_is_set(defaults: list[Manifest]) -> None:
+    data = _config_data(defaults)
+    assert not [name for name in data if name.startswith("OTEL_")]
+    assert otlp_protocol(data) is None
+
+
+@pytest.mark.parametrize(
+    ("tracing", "port"),
+    [
+        ({"otlpEndpoint": "http://collector:55681"}, 55681),
+        ({"otlpEndpoint": "https://collector.example.test"}, 443),
+        ({"otlpEndpoint": "http://collector", "otlpProtocol": "http/protobuf"}, 4318),
+        ({"otlpEndpoint": "http://collector"}, 4317),
+    ],
+)
+def test_the_network_policy_lets_spans_out_on_the_collectors_port(
+    helm: Path, chart_dir: Path, tmp_path: Path, tracing: dict[str, str], port: int
+) -> None:
+    collector = [{"namespaceSelector": {"matchLabels": {"name": "observability"}}}]
+    values = merge(
+        REQUIRED, {"tracing": tracing, "networkPolicy": {"enabled": True, "otlpTo": collector}}
+    )
+    policy = one(render(helm, chart_dir, values, tmp_path), "NetworkPolicy")["spec"]
+    [rule] = [rule for rule in policy["egress"] if rule.get("to") == collector]
+    assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
 
 
 def test_token_file_mounts_the_secret_directory_and_sets_the_path(
@@ -706,6 +768,12 @@ def test_extra_env_is_passed_through(everything: list[Manifest]) -> None:
         {"secrets": {"kafkaSslKeyPassword": 1234}},
         {"image": {"pullPolicy": "Sometimes"}},
         {"keda": {"offsetResetPolicy": "middle"}},
+        {"tracing": {"sampler": "sometimes"}},
+        {"tracing": {"samplerArg": 1.5}},
+        {"tracing": {"otlpProtocol": "http/json"}},
+        {"tracing": {"otlpEndpoint": "collector:4317"}},
+        {"tracing": {"resourceAttributes": {"team": "a,b"}}},
+        {"tracing": {"unknown": 1}},
     ],
     ids=lambda bad: json.dumps(bad, separators=(",", ":")),
 )

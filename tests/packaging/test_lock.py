@@ -79,28 +79,38 @@ def _applies_here(lock: Path, name: str) -> bool:
     return False
 
 
-def _needed_by_locked_packages(entries: dict[str, tuple[Version, list[str]]]) -> set[str]:
-    """What the locked packages themselves require (not through an extra)."""
-    needed: set[str] = set()
-    for name in entries:
-        if not _applies_here(LOCK, name):
+def _needed_at_run_time() -> set[str]:
+    """The runtime dependencies and, from their installed metadata, everything they need
+    (markers for this platform, with the extras asked for): a dev dependency may be one of
+    those (protobuf, which the OTLP exporter needs too), and is then in the lock for that
+    reason."""
+    seen: set[tuple[str, str]] = set()
+    todo = [r for r in _runtime_requirements() if r.marker is None or r.marker.evaluate()]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        extras = {""} | set(requirement.extras)
+        if {(name, extra) for extra in extras} <= seen:
             continue
+        seen |= {(name, extra) for extra in extras}
         for text in metadata.requires(name) or []:
-            requirement = Requirement(text)
-            if requirement.marker is None or "extra" not in str(requirement.marker):
-                needed.add(canonicalize_name(requirement.name))
-    return needed
+            child = Requirement(text)
+            if child.marker is None or any(
+                child.marker.evaluate({"extra": extra}) for extra in extras
+            ):
+                todo.append(child)
+    return {name for name, _ in seen}
 
 
 def test_no_development_tool_is_locked_into_the_image() -> None:
     """A dev dependency is locked only when the runtime needs it too (cryptography, which the
     tests use to make certificates, comes with the registry client's authlib)."""
     entries = _entries()
-    runtime: set[str] = {canonicalize_name(r.name) for r in _runtime_requirements()}
-    runtime |= _needed_by_locked_packages(entries)
+    needed = _needed_at_run_time()
+    assert {"protobuf", "opentelemetry-api", "h11"} <= needed  # deep enough to mean something
     for requirement in _dev_requirements():
         name = canonicalize_name(requirement.name)
-        if name not in runtime:
+        if name not in needed:
             assert name not in entries, f"dev dependency {name} is in requirements.lock"
 
 

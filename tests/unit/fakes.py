@@ -12,10 +12,11 @@ from prometheus_client import CollectorRegistry
 from service.adapters.prometheus import Metrics
 from service.core.clock import FakeClock
 from service.core.health import Health
-from service.core.ports import UpsertTransport
+from service.core.ports import Tracing, UpsertTransport
 from service.core.ratelimit import RateLimiter
 from service.core.responses import HttpReply
 from service.core.retry import Backoff
+from service.core.tracing import NO_TRACING
 from service.loop.associator import AssociationPolicy
 from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.handover import Handover
@@ -90,6 +91,7 @@ def make_caller(
     policy: CallerPolicy = TEST_POLICY,
     handover: Handover | None = None,
     associations: AssociationPolicy | None = None,
+    tracing: Tracing = NO_TRACING,
 ) -> tuple[UpsertCaller, Metrics, Health]:
     clock = clock or FakeClock()
     metrics = Metrics(CollectorRegistry(), clock.monotonic)
@@ -104,6 +106,7 @@ def make_caller(
         aborted=lambda: False,
         handover=handover,
         associations=associations,
+        tracing=tracing,
     )
     return caller, metrics, health
 

@@ -105,9 +105,7 @@ def _event(sub_id: str, offset: int, refs: Iterable[AssociationRef]) -> Event:
 
 
 def _batch(*events: Event) -> Batch:
-    inputs = [
-        BatchInput(e.id, e.id_property, e.trace_id, e.properties, [e]) for e in events
-    ]
+    inputs = [BatchInput(e.id, e.id_property, e.trace_id, e.properties, [e]) for e in events]
     return Batch(1, inputs, 0.0)
 
 
@@ -132,9 +130,7 @@ def test_events_name_associations_and_bad_ones_are_invalid() -> None:
         ([{"to": "con tacts", "idProperty": "email", "id": "a"}], "associations[0].to"),
         ([{"to": "contacts", "idProperty": "email", "id": "a", "typeId": "1"}], "typeId"),
     ]:
-        rejected = decode_event(
-            raw({"id": "s", "properties": {}, "associations": bad}, 1), LIMITS
-        )
+        rejected = decode_event(raw({"id": "s", "properties": {}, "associations": bad}, 1), LIMITS)
         assert isinstance(rejected, Rejection) and rejected.category == "INVALID_ASSOCIATIONS"
         assert where in rejected.message
 
@@ -220,7 +216,8 @@ def test_a_failed_association_is_listed_and_dead_lettered_while_the_result_is_up
     document = orjson.loads(result.value or b"")
     assert document["status"] == "upserted"
     assert [(a["id"], a["status"]) for a in document["associations"]] == [
-        ("a@x.io", "associated"), ("nobody@x.io", "failed")
+        ("a@x.io", "associated"),
+        ("nobody@x.io", "failed"),
     ]
     headers = dict(dead.headers or [])
     assert dead.topic == "dlq" and headers["error.category"] == b"ASSOCIATION_FAILED"
@@ -265,8 +262,10 @@ def test_the_target_cache_is_bounded_and_expires() -> None:
 
 def test_a_target_another_worker_is_reading_is_waited_for_not_read_again() -> None:
     cache = TargetCache(max_entries=10, ttl_s=60.0)
-    key, gone, unanswered = ("contacts", "email", "a"), ("contacts", "email", "x"), (
-        "contacts", "email", "y"
+    key, gone, unanswered = (
+        ("contacts", "email", "a"),
+        ("contacts", "email", "x"),
+        ("contacts", "email", "y"),
     )
     mine, theirs = cache.claim([key, gone, unanswered])
     assert (mine, theirs) == ([key, gone, unanswered], [])

@@ -161,6 +161,19 @@ values are left out so the service's own defaults and "unset" semantics apply.
 {{- if and .Values.eventMapping.content (not $c.eventMappingFile) }}
 {{- $_ := set $env "EVENT_MAPPING_FILE" (printf "%s/mapping.yaml" (.Values.eventMapping.mountPath | trimSuffix "/")) }}
 {{- end }}
+{{- $tracing := .Values.tracing }}
+{{- if $tracing.otlpEndpoint }}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" $tracing.otlpEndpoint }}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_PROTOCOL" $tracing.otlpProtocol }}
+{{- $_ := set $env "OTEL_TRACES_SAMPLER" $tracing.sampler }}
+{{- $_ := set $env "OTEL_TRACES_SAMPLER_ARG" $tracing.samplerArg }}
+{{- $_ := set $env "OTEL_SERVICE_NAME" $tracing.serviceName }}
+{{- $attributes := list }}
+{{- range $name := keys $tracing.resourceAttributes | sortAlpha }}
+{{- $attributes = append $attributes (printf "%s=%s" $name (get $tracing.resourceAttributes $name)) }}
+{{- end }}
+{{- $_ := set $env "OTEL_RESOURCE_ATTRIBUTES" (join "," $attributes) }}
+{{- end }}
 {{- range $name := keys $env | sortAlpha }}
 {{- $value := get $env $name }}
 {{- if kindIs "float64" $value }}
@@ -357,4 +370,22 @@ activeDeadlineSeconds: {{ .Values.redrive.activeDeadlineSeconds }}
 ttlSecondsAfterFinished: {{ .Values.redrive.ttlSecondsAfterFinished }}
 template:
   {{- include "subscription-upserter.redrivePod" . | nindent 2 }}
+{{- end }}
+
+{{/*
+The TCP port of tracing.otlpEndpoint: the URL's own, else 443 for https, else the protocol's
+default (4317 for grpc, 4318 for http/protobuf).
+*/}}
+{{- define "subscription-upserter.otlpPort" -}}
+{{- $tracing := .Values.tracing }}
+{{- $host := (urlParse $tracing.otlpEndpoint).host }}
+{{- if contains ":" $host }}
+{{- last (splitList ":" $host) }}
+{{- else if hasPrefix "https://" $tracing.otlpEndpoint }}
+{{- 443 }}
+{{- else if eq $tracing.otlpProtocol "http/protobuf" }}
+{{- 4318 }}
+{{- else }}
+{{- 4317 }}
+{{- end }}
 {{- end }}

@@ -44,6 +44,7 @@ from service.core.clock import Clock, SystemClock
 from service.core.codec import ValidationLimits
 from service.core.errors import ConfigError
 from service.core.health import Health
+from service.core.last_written import LastWritten
 from service.core.ratelimit import RateLimiter
 from service.core.records import Topics
 from service.core.retry import Backoff
@@ -54,6 +55,7 @@ from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.commit import Committer, OffsetCommitter, TransactionCommitter
 from service.loop.handover import Handover
 from service.loop.pipeline import Pipeline, PipelineConfig
+from service.loop.skipping import SkipUnchanged
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +169,14 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         settings.hubspot_rate_limit_requests, settings.hubspot_rate_limit_interval_ms / 1000, clock
     )
     hard_stop, handover = threading.Event(), Handover()
+    skip_unchanged = (
+        SkipUnchanged(
+            LastWritten(settings.skip_unchanged_max_ids, settings.skip_unchanged_ttl_s, clock),
+            metrics,
+        )
+        if settings.skip_unchanged
+        else None
+    )
     caller = UpsertCaller(
         transport,
         limiter=limiter,
@@ -210,6 +220,7 @@ def build(settings: Settings, registry: CollectorRegistry = REGISTRY) -> Running
         hard_stop=hard_stop,
         handover=handover,
         on_partition_share=limiter.set_guaranteed_share,
+        skip_unchanged=skip_unchanged,
     )
     return Running(pipeline, listen(settings, health, registry), health, metrics)
 

@@ -29,6 +29,7 @@ from service.core.offsets import OffsetTracker, PartitionProgress, TopicPartitio
 from service.core.ordering import InOrderRelease
 from service.core.ports import DeliveryCallback, Metrics, RecordSink
 from service.core.records import (
+    DEAD_LETTERED,
     OutboundRecord,
     Topics,
     cut_to_fit,
@@ -291,7 +292,7 @@ class OutcomePublisher:
             else:
                 publish(record, group)
         self._unreported[status] += 1
-        if status is not Status.UPSERTED:
+        if status in DEAD_LETTERED:
             self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
 
     def _close(self, group: _DeliveryGroup) -> None:

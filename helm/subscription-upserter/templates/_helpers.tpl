@@ -93,7 +93,8 @@ Image reference: repository:tag, or repository@digest when a digest is given.
 
 {{/*
 Environment of the ConfigMap: contract variable name -> value (strings). Empty optional
-values are left out so the service's own defaults and "unset" semantics apply.
+values are left out so the service's own defaults and "unset" semantics apply; numbers and
+booleans (false too) are always written.
 */}}
 {{- define "subscription-upserter.configEnv" -}}
 {{- $c := .Values.config }}
@@ -129,6 +130,9 @@ values are left out so the service's own defaults and "unset" semantics apply.
   "HUBSPOT_TRANSIENT_MAX_ATTEMPTS" $c.hubspotTransientMaxAttempts
   "HUBSPOT_TRANSIENT_MAX_S" $c.hubspotTransientMaxS
   "ON_INVALID_PROPERTY" $c.onInvalidProperty
+  "SKIP_UNCHANGED" $c.skipUnchanged
+  "SKIP_UNCHANGED_MAX_IDS" $c.skipUnchangedMaxIds
+  "SKIP_UNCHANGED_TTL_S" $c.skipUnchangedTtlS
   "HUBSPOT_RATE_LIMIT_REQUESTS" $c.hubspotRateLimitRequests
   "HUBSPOT_RATE_LIMIT_INTERVAL_MS" $c.hubspotRateLimitIntervalMs
   "HUBSPOT_CA_BUNDLE" $c.hubspotCaBundle
@@ -158,7 +162,7 @@ values are left out so the service's own defaults and "unset" semantics apply.
 {{- else }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
-{{- else if or (kindIs "int64" $value) (kindIs "int" $value) }}
+{{- else if or (kindIs "int64" $value) (kindIs "int" $value) (kindIs "bool" $value) }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- else if $value }}
 {{ $name }}: {{ $value | toString | quote }}

@@ -24,7 +24,14 @@ from bench import chart, machine
 from bench.build import BUILDS, Code, prepare
 from bench.modes import MODES, Mode
 from bench.report import ScenarioResult, info, number, table_header, table_rows
-from bench.scenarios import api_bound, associations, latency, overhead, shared_budget
+from bench.scenarios import (
+    api_bound,
+    associations,
+    latency,
+    overhead,
+    shared_budget,
+    skip_unchanged,
+)
 from bench.scenarios.common import Context
 from devstack.kafka import LocalBroker, ensure_kafka_libs
 
@@ -35,6 +42,7 @@ SCENARIOS: dict[str, Callable[[Context], ScenarioResult]] = {
     overhead.NAME: overhead.run,
     latency.NAME: latency.run,
     associations.NAME: associations.run,
+    skip_unchanged.NAME: skip_unchanged.run,
 }
 BASELINE = "baseline"
 

@@ -56,6 +56,10 @@ class Mode:
     latency_seconds: float
     # 5. Baseline: longest a baseline run may take (its rate is measured over what it did).
     baseline_max_s: float
+    # 6. SKIP_UNCHANGED: each id's first snapshot (a warm-up, not measured), then a backlog of
+    # snapshots of which 80% equal the id's last one; run with the setting off and on.
+    skip_ids: int
+    skip_repeats: int
 
 
 FULL = Mode(
@@ -75,6 +79,8 @@ FULL = Mode(
     overhead_batch_max_wait_ms=100,
     latency_seconds=120,
     baseline_max_s=150,
+    skip_ids=50_000,
+    skip_repeats=150_000,
 )
 
 QUICK = Mode(
@@ -94,6 +100,8 @@ QUICK = Mode(
     overhead_batch_max_wait_ms=100,
     latency_seconds=40,
     baseline_max_s=40,
+    skip_ids=20_000,
+    skip_repeats=60_000,
 )
 
 # Smoke: a budget scaled down ten times in time (19 per second), so that a few thousand
@@ -115,6 +123,8 @@ SMOKE = Mode(
     overhead_batch_max_wait_ms=100,
     latency_seconds=4,
     baseline_max_s=8,
+    skip_ids=1_000,
+    skip_repeats=4_000,
 )
 
 MODES = {mode.name: mode for mode in (FULL, QUICK, SMOKE)}

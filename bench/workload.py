@@ -47,6 +47,66 @@ def skewed_events(count: int, pool: int, seed: int = 1) -> list[Event]:
     return [event(f"sub-{n:06d}", rng) for n in picks]
 
 
+SNAPSHOT_CHANGES = ("hs_status", "hs_amount", "hs_next_payment_due_date", "hs_product_id")
+
+
+def _snapshot(rng: random.Random) -> dict[str, str]:
+    """A whole subscription as an upstream that publishes snapshots sends it (9 properties)."""
+    return {
+        "hs_name": rng.choice(PLANS),
+        "hs_status": rng.choice(STATUSES),
+        "hs_recurring_billing_start_date": f"2026-{rng.randint(1, 12):02d}-01",
+        "hs_recurring_billing_frequency": rng.choice(("monthly", "annually")),
+        "hs_next_payment_due_date": f"2027-{rng.randint(1, 12):02d}-01",
+        "hs_currency_code": "EUR",
+        "hs_invoice_creation": rng.choice(("on", "off")),
+        "hs_amount": f"{rng.uniform(5, 500):.2f}",
+        "hs_product_id": str(rng.randrange(10**6)),
+    }
+
+
+@dataclass
+class SnapshotStream:
+    """Events publishing whole snapshots: every id's first (`warm_up`), then the stream proper
+    (`events`); and what HubSpot must hold once all are applied."""
+
+    warm_up: list[Event]
+    events: list[Event]
+    last: dict[str, dict[str, str]]
+    unchanged: int  # events equal to their id's previous snapshot
+
+
+def snapshot_stream(
+    ids: int, repeats: int, unchanged_share: float, seed: int = 5
+) -> SnapshotStream:
+    """Each id's first snapshot (in random order), then `repeats` snapshots of random ids, of
+    which `unchanged_share` equal the id's previous one and the rest change 1 or 2 values
+    (of the status, amount, next payment date and product)."""
+    rng = random.Random(seed)
+    names = [f"sub-{n:06d}" for n in range(ids)]
+    rng.shuffle(names)
+    last = {name: _snapshot(rng) for name in names}
+    warm_up = [_snapshot_event(name, last[name]) for name in names]
+    events: list[Event] = []
+    unchanged = 0
+    for _ in range(repeats):
+        name = rng.choice(names)
+        if rng.random() < unchanged_share:
+            unchanged += 1
+        else:
+            changed = dict(last[name])
+            for prop in rng.sample(SNAPSHOT_CHANGES, rng.randint(1, 2)):
+                while changed[prop] == last[name][prop]:
+                    changed[prop] = _snapshot(rng)[prop]
+            last[name] = changed
+        events.append(_snapshot_event(name, last[name]))
+    return SnapshotStream(warm_up, events, last, unchanged)
+
+
+def _snapshot_event(sub_id: str, properties: dict[str, str]) -> Event:
+    return sub_id.encode(), orjson.dumps({"id": sub_id, "properties": properties})
+
+
 def distinct_events(count: int, prefix: str, seed: int = 2) -> list[Event]:
     rng = random.Random(seed)
     return [event(f"{prefix}-{n:07d}", rng) for n in range(count)]

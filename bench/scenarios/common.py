@@ -23,6 +23,7 @@ from bench.procs import Baseline, Emulator, Process, Service, service_env, stop_
 from bench.procstat import cpu_seconds, machine_busy_seconds
 from bench.workload import Event, produce_backlog
 from devstack.emulator import RequestEntry
+from devstack.emulator.client import StoredRecord
 
 Kind = Literal["service", "baseline"]
 _PROGRESS_EVERY_S = 10.0
@@ -65,6 +66,10 @@ class BacklogRun:
     emulator_stats: dict[str, object]
     instance_requests: list[float]
     exit_codes: list[int]
+    # asked for with `read`: the services' metrics (summed over instances) and HubSpot's
+    # records (the emulator's store), read before they stop
+    metrics: dict[str, float] = field(default_factory=dict)
+    store: dict[str, StoredRecord] = field(default_factory=dict)
 
     @property
     def requests(self) -> list[analysis.Request]:
@@ -118,6 +123,19 @@ class BacklogRun:
         }
 
 
+def _fresh_emulator(
+    emulator: Emulator,
+    config: Mapping[str, object] | None,
+    prepare: Callable[[Emulator], None] | None,
+) -> Emulator:
+    """`emulator` with `config` patched in and `prepare` done."""
+    if config:
+        emulator.control.configure(**config)
+    if prepare is not None:
+        prepare(emulator)
+    return emulator
+
+
 def run_backlog(
     ctx: Context,
     label: str,
@@ -132,30 +150,32 @@ def run_backlog(
     produce_first: bool = True,
     max_seconds: float = 900,
     batch_max_wait_ms: int | None = None,
-    service_settings: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
     emulator_config: Mapping[str, object] | None = None,
     prepare: Callable[[Emulator], None] | None = None,
+    read: Read | None = None,
+    warm_up: Sequence[Event] = (),
 ) -> BacklogRun:
     """Run `events` through `instances` processes of `kind`; see the module docstring.
 
-    `batch_max_wait_ms`: the service's batch window (default: the mode's).
-    `service_settings`: more settings of the service (e.g. INPUT_FORMAT and the mapping);
+    `batch_max_wait_ms`: the service's batch window (default: the mode's); `settings`: more
+    settings of the service (e.g. INPUT_FORMAT and the mapping, SKIP_UNCHANGED);
     `emulator_config`: emulator settings to patch (e.g. the properties it knows); `prepare`:
     what to do to the fresh emulator before anything runs (e.g. create the records events
-    refer to).
+    refer to); `read`: what to read before stopping (metrics, the store).
     `produce_first`: the backlog is in the topic before the processes start, and the measured
     interval starts when they are ready; otherwise the processes join the group first (so no
     rebalance disturbs the run), the backlog follows, and the interval starts when producing
-    does.
+    does. `warm_up` (with produce_first False): events produced and finished before that
+    interval starts; the run's figures leave them and their requests out.
     """
+    assert not (warm_up and produce_first), "a warm-up goes before the backlog"
     run_dir = ctx.work_dir / label
     run_dir.mkdir(parents=True, exist_ok=True)
     topics = new_topics(ctx.bootstrap, label, partitions)
-    emulator = Emulator(limit, latency_ms, jitter_ms, run_dir / "emulator.log")
-    if emulator_config:
-        emulator.control.configure(**emulator_config)
-    if prepare is not None:
-        prepare(emulator)
+    emulator = _fresh_emulator(
+        Emulator(limit, latency_ms, jitter_ms, run_dir / "emulator.log"), emulator_config, prepare
+    )
     processes: list[Process] = []
     watch = TopicWatch(ctx.bootstrap, topics.output)
     try:
@@ -171,12 +191,17 @@ def run_backlog(
             emulator=emulator,
             run_dir=run_dir,
             batch_max_wait_ms=batch_max_wait_ms or ctx.mode.batch_max_wait_ms,
-            settings=service_settings or {},
+            settings=settings or {},
         )
         ready_at = max(_wait_ready(p) for p in processes)
         start_at = ready_at
+        warm_requests = 0
         if not produce_first:
             time.sleep(_SETTLE_S)  # let the group's assignment settle
+            warm_requests = _warm_up(
+                ctx, label, warm_up, topics=topics, watch=watch, emulator=emulator,
+                max_seconds=max_seconds,
+            )  # fmt: skip
             start_at = time.time()
         cpu_start = [p.cpu_seconds() for p in processes]
         emulator_start = emulator.cpu_seconds()
@@ -185,7 +210,8 @@ def run_backlog(
         if not produce_first:
             produce_s = produce_backlog(ctx.bootstrap, topics.input, events)
             ctx.log(f"{label}: {len(events):,} events produced ({produce_s:.1f}s)")
-        results = _wait_for_results(ctx, label, watch, len(events), max_seconds)
+        expected = len(warm_up) + len(events)
+        results = _wait_for_results(ctx, label, watch, expected, max_seconds) - len(warm_up)
         cpu_end = [p.cpu_seconds() for p in processes]
         emulator_cpu = emulator.cpu_seconds() - emulator_start
         machine_busy = machine_busy_seconds() - machine_start
@@ -201,8 +227,11 @@ def run_backlog(
             if isinstance(p, Service)
         ]
         last_ms = watch.last_timestamp_ms()
-        log = emulator.control.requests()
+        log = emulator.control.requests()[warm_requests:]
         stats = emulator.control.stats()
+        read = read or Read()
+        metrics = {name: sum(_metric(p, name) for p in processes) for name in read.metrics}
+        store = emulator.control.store() if read.store else {}
     finally:
         watch.close()
         codes = stop_all(processes)
@@ -227,6 +256,8 @@ def run_backlog(
         emulator_stats=stats,
         instance_requests=instance_requests,
         exit_codes=codes,
+        metrics=metrics,
+        store=store,
     )
     ctx.log(
         f"{label}: {run.results:,}/{run.events:,} results, "
@@ -254,6 +285,37 @@ def _start(
         else:
             processes.append(Baseline(ctx.bootstrap, topics, emulator, run_dir, f"baseline-{n}"))
     return processes
+
+
+def _warm_up(
+    ctx: Context,
+    label: str,
+    events: Sequence[Event],
+    *,
+    topics: RunTopics,
+    watch: TopicWatch,
+    emulator: Emulator,
+    max_seconds: float,
+) -> int:
+    """Produce `events` and wait for their results; returns the requests HubSpot saw."""
+    if not events:
+        return 0
+    seconds = produce_backlog(ctx.bootstrap, topics.input, events)
+    ctx.log(f"{label}: {len(events):,} warm-up events produced ({seconds:.1f}s)")
+    _wait_for_results(ctx, f"{label} warm-up", watch, len(events), max_seconds)
+    return len(emulator.control.requests())
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a backlog run reads before it stops everything."""
+
+    metrics: tuple[str, ...] = ()  # service metrics, each summed over the instances
+    store: bool = False  # HubSpot's records, from the emulator
+
+
+def _metric(process: Process, name: str) -> float:
+    return process.metric(name) if isinstance(process, Service) else 0.0
 
 
 def _wait_ready(process: Process) -> float:

@@ -65,7 +65,7 @@ def _service_run(
 ) -> BacklogRun:
     return run_backlog(
         ctx, label, events, kind="service", limit=None, latency_ms=0, jitter_ms=0,
-        batch_max_wait_ms=ctx.mode.overhead_batch_max_wait_ms, service_settings=extra,
+        batch_max_wait_ms=ctx.mode.overhead_batch_max_wait_ms, settings=extra,
     )  # fmt: skip
 
 
@@ -233,7 +233,7 @@ def _avro_runs(ctx: Context, events: list[Event]) -> list[BacklogRun]:
                 ctx, f"{NAME}-avro-{n + 1}", backlog, kind="service",
                 limit=None, latency_ms=0, jitter_ms=0,
                 batch_max_wait_ms=ctx.mode.overhead_batch_max_wait_ms,
-                service_settings=avro_settings(url), emulator_config=EMULATOR_CONFIG,
+                settings=avro_settings(url), emulator_config=EMULATOR_CONFIG,
             )
             for n in range(ctx.mode.overhead_runs)
         ]  # fmt: skip

@@ -45,6 +45,7 @@ class Metrics:
         self.registry = registry
         self._monotonic = monotonic
         self._events(registry)
+        self._skip_unchanged(registry)
         self._hubspot(registry)
         self._work(registry)
         self._kafka(registry)
@@ -106,6 +107,39 @@ class Metrics:
             _name("end_to_end_latency_seconds"),
             "From the input event's Kafka timestamp to its result being published.",
             buckets=E2E_SECONDS_BUCKETS,
+            registry=registry,
+        )
+
+    def _skip_unchanged(self, registry: CollectorRegistry) -> None:
+        self.skipped_inputs: ports.Counter = Counter(
+            _name("skip_unchanged_inputs"),
+            "Inputs not sent because HubSpot already holds every value they set, as this "
+            "member last wrote them (SKIP_UNCHANGED); their events' results say unchanged.",
+            registry=registry,
+        )
+        self.skipped_properties: ports.Counter = Counter(
+            _name("skip_unchanged_properties"),
+            "Properties left out of requests because HubSpot already holds their values: "
+            "those of inputs not sent, and those of inputs sent with their changed ones only.",
+            registry=registry,
+        )
+        self.skip_cache_ids: ports.Gauge = Gauge(
+            _name("skip_unchanged_cache_ids"),
+            "Ids whose last written values SKIP_UNCHANGED remembers (at most "
+            "SKIP_UNCHANGED_MAX_IDS).",
+            registry=registry,
+        )
+        self.skip_cache_lookups: ports.Counter = Counter(
+            _name("skip_unchanged_cache_lookups"),
+            "Inputs compared with what was last written for their id: hit (known), miss.",
+            ["result"],
+            registry=registry,
+        )
+        self.skip_cache_evictions: ports.Counter = Counter(
+            _name("skip_unchanged_cache_evictions"),
+            "Ids forgotten to stay within SKIP_UNCHANGED_MAX_IDS (capacity) or after "
+            "SKIP_UNCHANGED_TTL_S (expired).",
+            ["reason"],
             registry=registry,
         )
 

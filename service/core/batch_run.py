@@ -7,6 +7,8 @@ Pure bookkeeping for the caller (service/loop/caller.py), which decides what rep
   per input, one request after the other (two inputs for one id cannot share a request, and
   each must land after the one before), so only the events HubSpot rejects on their own fail;
 - an input resent without the properties HubSpot refused (`drop`) carries their names;
+- an input the batch sends without its unchanged properties (SKIP_UNCHANGED: the batch's
+  `sending`) goes in place of the batch's own, which its outcome is recorded under;
 - `settle` records an input's final outcome: for a split input, its event's, after which the
   next event of that id goes; once an id's events are all settled, their outcomes (with
   tracing on, each carries `trace_headers`: the context of the span that decided it);
@@ -25,7 +27,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from service.core.ids import dropped_trace_id, merged_trace_id
+from service.core.ids import changed_trace_id, dropped_trace_id, merged_trace_id
 from service.core.model import BatchInput, BatchOutcome, Event, InputOutcome, TraceHeaders
 
 
@@ -70,8 +72,8 @@ class BatchRun:
     def __init__(self, outcome: BatchOutcome) -> None:
         self.outcome = outcome
         self.seq = outcome.batch.seq
-        inputs = outcome.batch.inputs
-        whole = [item for item in inputs if not item.one_by_one]
+        inputs, sending = outcome.batch.inputs, outcome.batch.sending
+        whole = [sending.get(item.trace_id, item) for item in inputs if not item.one_by_one]
         self.work: deque[list[BatchInput]] = deque([whole] if whole else [])
         self.failures = 0  # consecutive transient failures, for the backoff
         self.unmatched_rounds: dict[str, int] = {}  # by trace id
@@ -146,6 +148,7 @@ class BatchRun:
                 item.events,
                 origin=item.root,
                 dropped=dropped,
+                unchanged=item.unchanged,
             )
         )
         return present
@@ -256,10 +259,13 @@ def _rest_of(root: BatchInput, events: list[Event], dropped: tuple[str, ...]) ->
 
 def _own_trace_id(item: BatchInput) -> str:
     """The trace id `item` would have without anything dropped: its event's, or its events'
-    merged one (a derived input's own trace id already says what was dropped)."""
+    merged one, or for an input sent without its unchanged properties, the one that says so
+    (a derived input's own trace id already says what was dropped)."""
     if not item.dropped:
         return item.trace_id
     events = item.events
     if len(events) == 1:
-        return events[0].trace_id
-    return merged_trace_id([event.trace_id for event in events])
+        base = events[0].trace_id
+    else:
+        base = merged_trace_id([event.trace_id for event in events])
+    return changed_trace_id(base, item.unchanged) if item.unchanged else base

@@ -11,16 +11,22 @@ Owns three rules:
 A batch carries inputs of a single idProperty, and no two inputs with the same trace id (an
 upstream may give events of different ids one trace id; in one request HubSpot's replies and
 errors could not tell them apart): the second waits for the next batch.
+
+With a `Screen` (SKIP_UNCHANGED, service/loop/skipping.py), each input is screened as it is
+picked: one found unchanged leaves with the batch without taking a place in it (nor putting
+its id in flight), and one sent without its unchanged properties is named in the batch's
+`sending`. So a batch fills with inputs that must be sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
+from typing import Protocol
 
 from service.core.ids import merged_trace_id
-from service.core.model import Batch, BatchInput, Event
+from service.core.model import Batch, BatchInput, Event, Unchanged
 
 GroupKey = tuple[str, str]
 _INPUT_OVERHEAD_BYTES = 96
@@ -70,6 +76,36 @@ class _Group:
         return BatchInput(key[1], key[0], trace_id, self.properties, self.events)
 
 
+class Screen(Protocol):
+    """Decides, as an input is picked for a batch, what of it must be sent."""
+
+    def __call__(self, item: BatchInput, /) -> BatchInput | Unchanged:
+        """`item`, an input to send in its place, or Unchanged: nothing to send."""
+        ...
+
+
+@dataclass(slots=True)
+class _Picked:
+    """The next batch's inputs (their keys, and what each is sent as when not itself), and
+    the inputs found unchanged on the way."""
+
+    keys: list[GroupKey] = field(default_factory=list)
+    inputs: list[BatchInput] = field(default_factory=list)
+    sending: dict[str, BatchInput] = field(default_factory=dict)
+    unchanged_keys: list[GroupKey] = field(default_factory=list)
+    unchanged: list[Unchanged] = field(default_factory=list)
+
+    def add(self, key: GroupKey, item: BatchInput, verdict: BatchInput | Unchanged) -> None:
+        if isinstance(verdict, Unchanged):
+            self.unchanged_keys.append(key)
+            self.unchanged.append(verdict)
+            return
+        if verdict is not item:
+            self.sending[item.trace_id] = verdict
+        self.keys.append(key)
+        self.inputs.append(item)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
     """How big a batch may be and how long its oldest event may wait."""
@@ -82,8 +118,9 @@ class BatchLimits:
 class Batcher:
     """Collects events into coalesced inputs and hands out batches that respect the rules."""
 
-    def __init__(self, limits: BatchLimits) -> None:
+    def __init__(self, limits: BatchLimits, screen: Screen | None = None) -> None:
         self._limits = limits
+        self._screen = screen
         # Waiting inputs in the order they leave: `_released` (held back, then released: they
         # go first) and `_ready`; `_held` waits for its id's batch in flight.
         self._released: dict[GroupKey, _Group] = {}
@@ -130,18 +167,20 @@ class Batcher:
         inputs with events of these partitions only, due at once (their partitions leave)."""
         if only is not None:
             picked = self._pick(only)
-            if not picked:
+            if not picked.keys and not picked.unchanged_keys:
                 return None
         elif not self._is_due(now, force):
             return None
         else:
             picked = self._pick()
-        inputs = [self._pop(key).to_input(key, trace_id) for key, trace_id in picked]
-        self._in_flight.update(key for key, _ in picked)
+        for key in (*picked.keys, *picked.unchanged_keys):
+            self._pop(key)
+        self._in_flight.update(picked.keys)
         self._head_changed = True
         self._seq += 1
-        batch = Batch(seq=self._seq, inputs=inputs, created_at=now)
-        self.buffered_events -= batch.event_count
+        batch = Batch(self._seq, picked.inputs, now, picked.unchanged, picked.sending)
+        unchanged_events = sum(len(skipped.item.events) for skipped in picked.unchanged)
+        self.buffered_events -= batch.event_count + unchanged_events
         return batch
 
     def again(self, inputs: list[BatchInput], now: float) -> Batch:
@@ -216,23 +255,24 @@ class Batcher:
             for group in groups.values()
         )
 
-    def _pick(self, only: set[tuple[str, int]] | None = None) -> list[tuple[GroupKey, str]]:
-        """The next batch's inputs (key and trace id), in order; with `only`, those with
-        events of these partitions."""
-        picked: list[tuple[GroupKey, str]] = []
+    def _pick(self, only: set[tuple[str, int]] | None = None) -> _Picked:
+        """The next batch's inputs, in order, screened; with `only`, those with events of
+        these partitions."""
+        picked = _Picked()
         trace_ids: set[str] = set()
         budget = self._limits.max_bytes
         id_property: str | None = None
         repeats_left = self._limits.max_size  # bounds the scan when many share a trace id
+        screen = self._screen
         for key, group in self._waiting():
-            if len(picked) >= self._limits.max_size:
+            if len(picked.keys) >= self._limits.max_size:
                 break
             if id_property is not None and key[0] != id_property:
                 continue
             if only is not None and not _touches(group, only):
                 continue
             size = group.estimated_bytes
-            if picked and size > budget:
+            if picked.keys and size > budget:
                 break
             trace_id = group.trace_id()
             if trace_id in trace_ids:
@@ -240,10 +280,13 @@ class Batcher:
                 if not repeats_left:
                     break
                 continue
-            picked.append((key, trace_id))
             trace_ids.add(trace_id)
-            id_property = key[0]
-            budget -= size
+            item = group.to_input(key, trace_id)
+            verdict = item if screen is None else screen(item)
+            picked.add(key, item, verdict)
+            if not isinstance(verdict, Unchanged):
+                id_property = key[0]
+                budget -= size
         return picked
 
 

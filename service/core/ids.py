@@ -8,6 +8,8 @@
   a different set never reuses it, so a trace id is never sent with different content.
 - An input resent without some properties (ON_INVALID_PROPERTY=drop) gets
   `dropped-<digest>` of its trace id and the names left out, for the same reason.
+- An input sent with only its changed properties (SKIP_UNCHANGED) gets `changed-<digest>`
+  of its trace id and the names left out as unchanged, for the same reason.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 
 MERGED_PREFIX = "merged-"
 DROPPED_PREFIX = "dropped-"
+CHANGED_PREFIX = "changed-"
 
 
 def derived_trace_id(topic: str, partition: int, offset: int) -> str:
@@ -33,3 +36,10 @@ def dropped_trace_id(trace_id: str, dropped: tuple[str, ...]) -> str:
     """The trace id of an input sent without the properties `dropped` (in any order)."""
     digest = hashlib.sha256("\n".join([trace_id, *sorted(dropped)]).encode()).hexdigest()
     return DROPPED_PREFIX + digest[:40]
+
+
+def changed_trace_id(trace_id: str, unchanged: tuple[str, ...]) -> str:
+    """The trace id of an input sent without the properties `unchanged` (in any order), whose
+    values HubSpot already holds."""
+    digest = hashlib.sha256("\n".join([trace_id, *sorted(unchanged)]).encode()).hexdigest()
+    return CHANGED_PREFIX + digest[:40]

@@ -8,11 +8,12 @@ from typing import NamedTuple
 
 
 class Status(StrEnum):
-    """The three outcomes an input event can have."""
+    """The outcomes an input event can have (`unchanged` only with SKIP_UNCHANGED)."""
 
     UPSERTED = "upserted"
     FAILED = "failed"
     INVALID = "invalid"
+    UNCHANGED = "unchanged"  # not sent: HubSpot already holds every value its input sets
 
 
 class RawMessage(NamedTuple):
@@ -89,7 +90,9 @@ class BatchInput:
 
     The caller may derive inputs from a batch's own: one per event of a merged input HubSpot
     rejected (split back into its events), or one without the properties HubSpot said do not
-    exist or are read-only (`dropped`). Such an input names the batch's input in `origin`."""
+    exist or are read-only (`dropped`); and with SKIP_UNCHANGED a batch may send, in place of
+    its input, one without the properties whose values HubSpot already holds (`unchanged`).
+    Such an input names the batch's input in `origin`."""
 
     id: str
     id_property: str
@@ -99,6 +102,7 @@ class BatchInput:
     origin: BatchInput | None = None
     dropped: tuple[str, ...] = ()
     one_by_one: bool = False  # the rest of a split input, deferred: its events go one by one
+    unchanged: tuple[str, ...] = ()  # left out: HubSpot holds these values (SKIP_UNCHANGED)
 
     @property
     def root(self) -> BatchInput:
@@ -134,13 +138,27 @@ def log_context(seq: int, inputs: list[BatchInput]) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """An input not sent (SKIP_UNCHANGED): HubSpot holds every value it sets, as the write
+    that gave it `hubspot_id` left them."""
+
+    item: BatchInput
+    hubspot_id: str
+
+
 @dataclass(slots=True)
 class Batch:
-    """Inputs sent together; `seq` identifies the batch in logs."""
+    """Inputs sent together; `seq` identifies the batch in logs. With SKIP_UNCHANGED, the
+    inputs found unchanged as the batch was formed come with it, not sent (`unchanged`), and
+    an input with some unchanged properties is sent as the one in `sending` under its trace
+    id (without those properties)."""
 
     seq: int
     inputs: list[BatchInput]
     created_at: float
+    unchanged: list[Unchanged] = field(default_factory=list)
+    sending: dict[str, BatchInput] = field(default_factory=dict)
 
     @property
     def event_count(self) -> int:

@@ -181,6 +181,12 @@ class Metrics(Protocol):
     dropped_properties: Counter
     dead_letters_truncated: Counter
     end_to_end_seconds: BulkHistogram
+    # SKIP_UNCHANGED
+    skipped_inputs: Counter
+    skipped_properties: Counter
+    skip_cache_ids: Gauge
+    skip_cache_lookups: Counter  # by result: hit, miss
+    skip_cache_evictions: Counter  # by reason: capacity, expired
     # HubSpot
     batch_inputs: Histogram
     requests: Counter  # by status class, outcome

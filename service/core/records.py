@@ -2,7 +2,9 @@
 
 Result records: one per input event, keyed by the event's id (or the original key when
 the id could not be read). For a coalesced input, the last event carries the input's
-trace id; the absorbed events keep their own and name the carrier's in `coalescedInto`.
+trace id; the absorbed events keep their own and name the carrier's in `coalescedInto`. An
+`unchanged` result (SKIP_UNCHANGED) carries the HubSpot id of the last write, and no `new`,
+timestamps or batch timing: nothing was sent.
 Dead-letter records: the original key, value and headers unchanged, plus `error.*` and
 `source.*` headers. With tracing on, both carry the trace context of the span that decided
 the outcome (the dead letter's takes the place of the event's own, and a result also carries
@@ -36,6 +38,7 @@ from service.core.model import (
 from service.core.tracing import result_trace_headers, with_trace_context
 
 MAX_HEADER_MESSAGE_CHARS = 2_000
+DEAD_LETTERED = frozenset({Status.FAILED, Status.INVALID})  # upserted and unchanged are not
 
 
 class OutboundRecord(NamedTuple):
@@ -75,7 +78,7 @@ def records_for_input(
         outcome.timing.to_json() if outcome.timing is not None else None,
         outcome.dropped,
     )
-    dead_letter_error = error if outcome.status is not Status.UPSERTED else None
+    dead_letter_error = error if outcome.status in DEAD_LETTERED else None
     output, carrier_trace_id = topics.output, item.trace_id
     trace = outcome.trace_headers
     events = item.events

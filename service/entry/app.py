@@ -46,6 +46,7 @@ from service.core.clock import Clock, SystemClock
 from service.core.codec import ValidationLimits
 from service.core.errors import ConfigError
 from service.core.health import Health
+from service.core.last_written import LastWritten
 from service.core.ports import Tracing
 from service.core.ratelimit import RateLimiter
 from service.core.records import Topics
@@ -61,6 +62,7 @@ from service.loop.caller import CallerPolicy, UpsertCaller
 from service.loop.commit import Committer, OffsetCommitter, TransactionCommitter
 from service.loop.handover import Handover
 from service.loop.pipeline import Pipeline, PipelineConfig
+from service.loop.skipping import SkipUnchanged
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +196,14 @@ def build(
         base_s=settings.hubspot_retry_backoff_ms / 1000,
         cap_s=settings.hubspot_retry_max_backoff_ms / 1000,
     )
+    skip_unchanged = (
+        SkipUnchanged(
+            LastWritten(settings.skip_unchanged_max_ids, settings.skip_unchanged_ttl_s, clock),
+            metrics,
+        )
+        if settings.skip_unchanged
+        else None
+    )
     caller = UpsertCaller(
         transport,
         limiter=limiter,
@@ -238,6 +248,7 @@ def build(
         on_partition_share=limiter.set_guaranteed_share,
         reader=reader,
         tracing=tracing,
+        skip_unchanged=skip_unchanged,
     )
     return Running(pipeline, listen(settings, health, registry), health, metrics)
 

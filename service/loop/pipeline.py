@@ -38,6 +38,7 @@ from service.loop.handover import Handover, hand_over_running
 from service.loop.parking import Parking
 from service.loop.publisher import OutcomePublisher
 from service.loop.rebalance import Rebalance, RebalanceConfig
+from service.loop.skipping import SkipUnchanged
 from service.loop.workers import Finished, Workers
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,12 @@ class Pipeline:
         handover: Handover | None = None,
         reader: MappedReader | None = None,
         tracing: Tracing = NO_TRACING,
+        skip_unchanged: SkipUnchanged | None = None,
     ) -> None:
         self._source, self._sink, self._clock = source, sink, clock
         self._metrics, self._health, self._cfg = metrics, health, config
-        self._batcher = Batcher(config.batching)
+        self._skip = skip_unchanged  # SKIP_UNCHANGED: screens inputs as batches form
+        self._batcher = Batcher(config.batching, skip_unchanged.screen if skip_unchanged else None)
         self._tracker = OffsetTracker()
         self._workers = Workers(config.max_in_flight, execute)
         self._fatal: ServiceError | None = None
@@ -205,6 +208,8 @@ class Pipeline:
         for tp in partitions:
             self._tracker.assign(tp, committed.get(tp))
         self._assigned.update(partitions)
+        if self._skip is not None:
+            self._skip.take_in(partitions)
         self._share_changed = True
         if self._paused and partitions:
             self._source.pause(partitions)
@@ -309,6 +314,16 @@ class Pipeline:
             batch = self._batcher.take(self._clock.monotonic(), force=force)
             if batch is None:
                 return
+            self._submit(batch)
+
+    def _submit(self, batch: Batch) -> None:
+        """Send the batch (if it has inputs to send); publish the outcome of those found
+        unchanged as it formed (SKIP_UNCHANGED)."""
+        if self._skip is not None:
+            unchanged = self._skip.taken(batch)
+            if unchanged is not None:
+                self._publisher.batch(unchanged)
+        if batch.inputs:
             self._workers.submit(batch)
 
     def _send_deferred(self, partitions: set[TopicPartition] | None) -> None:
@@ -324,6 +339,8 @@ class Pipeline:
         for item in finished:
             outcome = item.outcome
             deferred = outcome.deferred if outcome is not None else []
+            if self._skip is not None:
+                self._skip.learn(item.batch, outcome)  # before its ids' next inputs are screened
             self._batcher.release(item.batch, keep=deferred)
             self._handover.finished(item.batch.seq)
             if outcome is None:
@@ -397,6 +414,8 @@ class Pipeline:
         self._metrics.buffered_events.set(self._tracker.unfinished())
         self._metrics.buffered_bytes.set(max(self._buffered_bytes(), 0))
         self._metrics.paused_partitions.set(len(self._assigned) if self._paused else 0)
+        if self._skip is not None:
+            self._skip.report()
         self._report_lag()
 
     def _report_lag(self) -> None:
@@ -455,7 +474,7 @@ class Pipeline:
             batch = self._batcher.take(now, force=True, only=partitions)
             if batch is None:
                 return
-            self._workers.submit(batch)
+            self._submit(batch)
 
     def _unsent(self, partitions: set[TopicPartition] | None) -> bool:
         """Whether events (of `partitions`) are still waiting or in a batch in flight."""
@@ -502,6 +521,8 @@ class Pipeline:
             self._tracker.forget(tp)
             self._publisher.forget(tp)
             self._metrics.forget_partition(tp)  # only its owner reports it from now on
+        if self._skip is not None:
+            self._skip.let_go(partitions)  # a partition's next owner starts cold
         self._assigned -= partitions
         self._share_changed = True
 

@@ -39,6 +39,7 @@ from service.core.offsets import OffsetTracker, PartitionProgress, TopicPartitio
 from service.core.ordering import InOrderRelease
 from service.core.ports import DeliveryCallback, Metrics, RecordSink, Tracing
 from service.core.records import (
+    DEAD_LETTERED,
     OutboundRecord,
     Topics,
     cut_to_fit,
@@ -307,7 +308,7 @@ class OutcomePublisher:
             else:
                 publish(record, group)
         self._unreported[status] += 1
-        if status is not Status.UPSERTED:
+        if status in DEAD_LETTERED:
             self._metrics.dead_letters.labels(status.value, category or "UNKNOWN").inc()
         elif len(records) > 1:  # upserted, but an association failed: its dead letter
             self._metrics.dead_letters.labels(Status.FAILED.value, ASSOCIATION_FAILED).inc()

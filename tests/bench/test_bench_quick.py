@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIO_FILES = ("api_bound", "shared_budget", "overhead", "latency", "associations", "baseline")
+SCENARIO_FILES = (
+    "api_bound", "shared_budget", "overhead", "latency", "associations", "skip_unchanged",
+    "baseline",
+)  # fmt: skip
 COMMON_KEYS = {"scenario", "mode", "machine", "config", "targets", "figures", "measured", "passed"}
 MEASURED_KEYS = {
     "api_bound": {"service", "baseline", "ratio"},
@@ -24,6 +27,7 @@ MEASURED_KEYS = {
     "latency": {"p50_ms", "p99_ms", "matched", "results"},
     "associations": {"service", "requests_per_record", "association_requests_per_upsert_request"},
     "baseline": {"api_bound", "overhead"},
+    "skip_unchanged": {"off", "on"},
 }
 
 
@@ -72,4 +76,9 @@ def test_quick_mode_runs_every_scenario_and_writes_json(
     assert {"events_per_s", "cpu_s_per_100k_events", "peak_rss_mib", "emulator_cpu_s"} <= (
         overhead["service"].keys()
     )
+    skip = json.loads((out / "skip_unchanged.json").read_text(encoding="utf-8"))["measured"]
+    for side in ("off", "on"):
+        assert skip[side]["results"] == skip[side]["events"], side
+        assert skip[side]["hubspot_holds_last_snapshots"], side
+    assert skip["on"]["inputs_skipped"] > 0 and skip["off"]["inputs_skipped"] == 0
     assert (out / "throughput.png").stat().st_size > 0

@@ -51,6 +51,8 @@ def shown_default(field: FieldInfo) -> str:
         return "unset"
     if isinstance(default, Enum):
         default = default.value
+    if isinstance(default, bool):
+        default = "true" if default else "false"
     if isinstance(default, float) and default.is_integer():
         default = int(default)
     text = json.dumps(default) if isinstance(default, dict) else str(default)

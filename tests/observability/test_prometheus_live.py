@@ -42,6 +42,7 @@ RULE_SETTINGS = (
     "prometheusRule.alerts.deadLetters.threshold=0.01",
 )
 GOOD_EVENTS = 300
+UNCHANGED_EVENTS = 100  # produced again, unchanged: SKIP_UNCHANGED's panels get data
 BAD_EVENTS: list[tuple[bytes | None, bytes | None]] = [
     (b"bad-1", b"{not json"),
     (b"bad-2", b'{"id": "sub-x", "properties": {"a": {"b": 1}}}'),
@@ -188,12 +189,12 @@ def test_every_dashboard_query_and_alert_evaluates_on_a_real_run(
 ) -> None:
     bootstrap = _bootstrap(request)
     topics = new_topics(bootstrap)
-    env = service_env(bootstrap, topics, emulator.url)
-    events: list[tuple[bytes | None, bytes | None]] = [
+    env = service_env(bootstrap, topics, emulator.url) | {"SKIP_UNCHANGED": "true"}
+    good: list[tuple[bytes | None, bytes | None]] = [
         event_bytes(f"sub-{n:04d}", hs_name=f"Plan {n}", hs_status="active")
         for n in range(GOOD_EVENTS)
     ]
-    events[50:50] = BAD_EVENTS
+    events = [*good[:50], *BAD_EVENTS, *good[50:]]
     events += _linked_events(emulator)  # for the Associations row
     expected_results = len(events)
     with running_service(env, tmp_path / "service.log") as service:
@@ -212,6 +213,16 @@ def test_every_dashboard_query_and_alert_evaluates_on_a_real_run(
             )
             assert service.metric("subscription_upserter_hubspot_rate_limited_total") >= 1
             assert service.metric("subscription_upserter_hubspot_retries_total") >= 3
+            # The same snapshots again: HubSpot holds them, so SKIP_UNCHANGED sends none.
+            produce(bootstrap, topics.input, good[:UNCHANGED_EVENTS])
+            wait_until(
+                lambda: (
+                    prometheus.value("sum(subscription_upserter_skip_unchanged_inputs_total)")
+                    >= UNCHANGED_EVENTS
+                ),
+                60,
+                "the unchanged snapshots skipped",
+            )
             # Dead letters alert on a rate: the same bad events again make their series grow.
             produce(bootstrap, topics.input, BAD_EVENTS)
             wait_until(

@@ -127,6 +127,9 @@ ALL_SETTINGS: dict[str, tuple[str, Any, str]] = {
     "association_retry_s": ("associationRetryS", 60, "60"),
     "association_cache_max": ("associationCacheMax", 5000, "5000"),
     "association_cache_ttl_s": ("associationCacheTtlS", 600, "600"),
+    "skip_unchanged": ("skipUnchanged", True, "true"),
+    "skip_unchanged_max_ids": ("skipUnchangedMaxIds", 20000, "20000"),
+    "skip_unchanged_ttl_s": ("skipUnchangedTtlS", 3600, "3600"),
     "hubspot_rate_limit_requests": ("hubspotRateLimitRequests", 95, "95"),
     "hubspot_rate_limit_interval_ms": ("hubspotRateLimitIntervalMs", 5000, "5000"),
     "hubspot_ca_bundle": ("hubspotCaBundle", "/etc/ssl/custom/ca.pem", "/etc/ssl/custom/ca.pem"),
@@ -326,6 +329,8 @@ def test_default_config_matches_the_service_defaults(defaults: list[Manifest]) -
         shown = default.value if hasattr(default, "value") else default
         if isinstance(shown, float) and shown.is_integer():
             shown = int(shown)
+        if isinstance(shown, bool):
+            shown = "true" if shown else "false"
         assert data[name.upper()] == str(shown), name
     assert data["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-0.kafka:9092"
     assert data["HUBSPOT_ID_PROPERTY"] == "sub_id"

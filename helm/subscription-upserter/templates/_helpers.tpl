@@ -93,7 +93,8 @@ Image reference: repository:tag, or repository@digest when a digest is given.
 
 {{/*
 Environment of the ConfigMap: contract variable name -> value (strings). Empty optional
-values are left out so the service's own defaults and "unset" semantics apply.
+values are left out so the service's own defaults and "unset" semantics apply; numbers and
+booleans (false too) are always written.
 */}}
 {{- define "subscription-upserter.configEnv" -}}
 {{- $c := .Values.config }}
@@ -133,6 +134,9 @@ values are left out so the service's own defaults and "unset" semantics apply.
   "ASSOCIATION_RETRY_S" $c.associationRetryS
   "ASSOCIATION_CACHE_MAX" $c.associationCacheMax
   "ASSOCIATION_CACHE_TTL_S" $c.associationCacheTtlS
+  "SKIP_UNCHANGED" $c.skipUnchanged
+  "SKIP_UNCHANGED_MAX_IDS" $c.skipUnchangedMaxIds
+  "SKIP_UNCHANGED_TTL_S" $c.skipUnchangedTtlS
   "HUBSPOT_RATE_LIMIT_REQUESTS" $c.hubspotRateLimitRequests
   "HUBSPOT_RATE_LIMIT_INTERVAL_MS" $c.hubspotRateLimitIntervalMs
   "HUBSPOT_CA_BUNDLE" $c.hubspotCaBundle
@@ -183,7 +187,7 @@ values are left out so the service's own defaults and "unset" semantics apply.
 {{- else }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
-{{- else if or (kindIs "int64" $value) (kindIs "int" $value) }}
+{{- else if or (kindIs "int64" $value) (kindIs "int" $value) (kindIs "bool" $value) }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- else if $value }}
 {{ $name }}: {{ $value | toString | quote }}

@@ -3,8 +3,10 @@
 Owns the decision which inputs to send, and what whole or in part, against what this member
 last wrote (service/core/last_written.py), and what each batch's outcome teaches it. An input
 whose every property equals what was last written for its id is not sent: its events get an
-`unchanged` result with the HubSpot id of that write. An input with some unchanged properties
-is sent without them (under a trace id of its own: `changed-<digest>`).
+`unchanged` result with the HubSpot id of that write, unless its events name associations:
+those are made from the upsert's reply (service/loop/associator.py), so it is sent whole. An
+input with some unchanged properties is sent without them (under a trace id of its own:
+`changed-<digest>`), its associations with it.
 
 Where the decision sits, and why: as a batch is formed, on the loop's thread. The batcher
 (service/core/batching.py) calls `screen` on each input it is about to take.
@@ -67,6 +69,8 @@ class SkipUnchanged:
             return item
         self._metrics.skipped_properties.inc(len(found.same))
         if len(found.same) == len(item.properties):
+            if item.associations():  # they are made after the upsert's reply: it goes whole
+                return item
             self._metrics.skipped_inputs.inc()
             return Unchanged(item, found.hubspot_id)
         same = set(found.same)

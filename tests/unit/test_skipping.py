@@ -89,6 +89,36 @@ def test_an_unchanged_input_leaves_with_its_batch_unsent_and_its_id_not_in_fligh
     assert outcome.by_trace_id[unchanged.item.trace_id].status is Status.UNCHANGED
 
 
+def _linked(offset: int, **properties: str) -> Event:
+    """An event of id `a` that names an association with contact c@x."""
+    body = {
+        "id": "a",
+        "properties": properties,
+        "associations": [{"to": "contacts", "idProperty": "email", "id": "c@x"}],
+    }
+    decoded = decode_event(raw(body, offset), LIMITS)
+    assert isinstance(decoded, Event) and decoded.associations
+    return decoded
+
+
+def test_an_unchanged_input_naming_associations_is_sent_whole_so_they_are_made() -> None:
+    setup = Setup()
+    setup.write(event("a", 0, x="1"))
+    batch = setup.take(_linked(1, x="1"))
+    [item] = batch.inputs
+    assert not batch.unchanged and batch.sending.get(item.trace_id, item) is item
+    assert item.associations()
+
+
+def test_a_changed_input_keeps_its_associations_when_unchanged_properties_are_left_out() -> None:
+    setup = Setup()
+    setup.write(event("a", 0, x="1", y="1"))
+    batch = setup.take(_linked(1, x="1", y="2"))
+    [item] = batch.inputs
+    sent = batch.sending[item.trace_id]
+    assert sent.properties == {"y": "2"} and sent.associations() == item.associations()
+
+
 def test_an_input_with_some_changes_is_sent_as_one_without_the_unchanged_ones() -> None:
     setup = Setup()
     setup.write(event("a", 0, x="1", y="1"))

@@ -338,7 +338,7 @@ class Pipeline:
         """Publish the outcomes of finished batches; returns how many finished."""
         for item in finished:
             outcome = item.outcome
-            deferred = outcome.deferred if outcome is not None else []
+            deferred = self._still_ours(outcome.deferred) if outcome is not None else []
             if self._skip is not None:
                 self._skip.learn(item.batch, outcome)  # before its ids' next inputs are screened
             self._batcher.release(item.batch, keep=deferred)
@@ -350,6 +350,17 @@ class Pipeline:
             if deferred:
                 self._defer(deferred, outcome.retry_in_s)
         return len(finished)
+
+    def _still_ours(self, deferred: list[BatchInput]) -> list[BatchInput]:
+        """The deferred inputs with events of partitions still assigned; the others (their
+        batch outlived a revocation or loss) leave the buffer: their next owner redoes them."""
+        kept: list[BatchInput] = []
+        for item in deferred:
+            if any((e.raw.topic, e.raw.partition) in self._assigned for e in item.events):
+                kept.append(item)
+            else:
+                self._accepted_bytes -= sum(e.raw.size for e in item.events)
+        return kept
 
     def _defer(self, inputs: list[BatchInput], retry_in_s: float) -> None:
         now = self._clock.monotonic()

@@ -101,6 +101,17 @@ class FakeSource:
             self._next.pop(tp, None)
             self._read.discard(tp)
 
+    def lose(self, partitions: list[TopicPartition]) -> None:
+        """The group takes `partitions` away without asking (as the consumer's lost callback
+        does, e.g. after a session timeout): another member may already have them."""
+        assert self.listener is not None, "subscribe first"
+        self.listener.on_lost(partitions)
+        for tp in partitions:
+            self.assignment.discard(tp)
+            self.paused.discard(tp)
+            self._next.pop(tp, None)
+            self._read.discard(tp)
+
     def poll(self, max_messages: int, timeout_s: float) -> list[RawMessage]:
         if self.on_poll is not None:
             self.on_poll()

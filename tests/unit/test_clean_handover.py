@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 
 import orjson
+from prometheus_client import CollectorRegistry
 
+from service.adapters.prometheus import Metrics
 from service.core import commit_metadata
 from service.core.batching import BatchLimits
 from service.core.clock import Clock, FakeClock, SystemClock
-from service.core.model import RawMessage
+from service.core.health import Health
+from service.core.model import (
+    Batch,
+    BatchOutcome,
+    InputOutcome,
+    RawMessage,
+    Status,
+    UpsertedRecord,
+)
 from service.core.records import Topics
 from service.core.responses import HttpReply
 from service.core.retry import Backoff
@@ -160,3 +171,58 @@ def test_a_stop_finishes_every_consumed_event_before_the_last_commit() -> None:
     assert pipeline.run(stop) == 0
     assert sorted(_result_offsets(sink)) == list(range(120))
     assert source.commits[TP].offset == 120
+
+
+def _pipeline_executing(
+    execute: Callable[[Batch], BatchOutcome], source: FakeSource, sink: FakeSink, clock: FakeClock
+) -> Pipeline:
+    """A loop whose batches `execute` runs (no caller): it decides each batch's outcome."""
+    metrics = Metrics(CollectorRegistry(), clock.monotonic)
+    return Pipeline(
+        source=source,
+        sink=sink,
+        execute=execute,
+        clock=clock,
+        metrics=metrics,
+        health=Health(clock),
+        config=PipelineConfig(topics=TOPICS, validation=LIMITS, batching=BatchLimits(max_wait_s=0)),
+    )
+
+
+def test_inputs_deferred_by_a_batch_of_a_lost_partition_are_left_to_its_next_owner() -> None:
+    # A batch still running when its partition is lost comes back later with an input it
+    # deferred (HubSpot kept failing it). The partition's next owner redoes that event, so
+    # this member must neither send it again nor keep its id in flight: assigned the
+    # partition again, it reads the event from the commit and sends it once, with one result.
+    gate, sent, returned = threading.Event(), [], threading.Event()
+    upserted = InputOutcome(Status.UPSERTED, UpsertedRecord("h-1", False, None, None))
+
+    def execute(batch: Batch) -> BatchOutcome:
+        sent.append([item.id for item in batch.inputs])
+        if len(sent) == 1:
+            gate.wait(5)
+            returned.set()
+            return BatchOutcome(batch, deferred=list(batch.inputs), retry_in_s=0.0)
+        return BatchOutcome(batch, {item.trace_id: upserted for item in batch.inputs})
+
+    source, sink, clock = (
+        FakeSource([raw({"id": "a", "properties": {}}, 0)]),
+        FakeSink(),
+        FakeClock(),
+    )
+    pipeline = _pipeline_executing(execute, source, sink, clock)
+    pipeline.subscribe()
+    step_until(pipeline, lambda: sent, clock, 0.1)
+    source.lose([TP])
+    gate.set()
+    step_until(pipeline, returned.is_set, clock, 0.1)
+    for _ in range(5):  # the batch is collected
+        pipeline.step()
+        clock.advance(0.1)
+    source.assign([TP])
+    step_until(pipeline, lambda: _result_offsets(sink), clock, 0.1)
+    for _ in range(20):  # anything sent again would show by now
+        pipeline.step()
+        clock.advance(0.1)
+    assert sent == [["a"], ["a"]]
+    assert _result_offsets(sink) == [0]

@@ -117,8 +117,18 @@ def _build_event(raw: RawMessage, document: dict[str, object], limits: Validatio
     )
 
 
-_OBJECT_TYPE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+OBJECT_TYPE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # contacts, companies, 2-123456, p_x
 MAX_ASSOCIATIONS = 100
+MAX_ASSOCIATION_VALUE_LENGTH = _MAX_NAME_LENGTH
+
+
+def associations_of(value: object) -> tuple[AssociationRef, ...]:
+    """`value` read as the contract's `associations` list (duplicates once), or ValueError
+    saying what is wrong (e.g. `associations[2].id must be a string`)."""
+    try:
+        return _associations(value)
+    except _InvalidEventError as bad:
+        raise ValueError(bad.message) from None
 
 
 def _associations(value: object) -> tuple[AssociationRef, ...]:
@@ -136,7 +146,7 @@ def _association(item: object, n: int) -> AssociationRef:
     if not isinstance(item, dict):
         raise _InvalidEventError("INVALID_ASSOCIATIONS", f"{where} must be an object")
     to_type = item.get("to")
-    if not isinstance(to_type, str) or not _OBJECT_TYPE.match(to_type):
+    if not isinstance(to_type, str) or not OBJECT_TYPE.match(to_type):
         raise _InvalidEventError("INVALID_ASSOCIATIONS", f"{where}.to must name an object type")
     id_property, value = item.get("idProperty"), item.get("id")
     for name, text in (("idProperty", id_property), ("id", value)):

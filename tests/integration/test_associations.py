@@ -1,7 +1,8 @@
 """Associations on the real broker and the HubSpot emulator (its objects and v4 association
 endpoints): every existing target associated exactly once with the right subscription,
 missing targets per policy, the rate limit kept across upserts and associations together,
-nothing lost and per-id order kept."""
+nothing lost and per-id order kept; and associations named by the event mapping, for Avro
+events read through a Schema Registry."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ from pathlib import Path
 
 import orjson
 import pytest
+import yaml
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from devstack.emulator import RunningEmulator
+from devstack.emulator.config import DEFAULT_KNOWN_PROPERTIES
+from devstack.examples.billing import (
+    CUSTOM_PROPERTIES,
+    MAPPING_FILE,
+    avro_serializers,
+    subscription_events,
+)
 from tests.integration.support import (
     Topics,
     new_topics,
@@ -138,3 +148,71 @@ def _assert_results(
     dead = read_all(bootstrap, topics.dlq)
     assert len(dead) == failed_events > 0
     assert {d.headers["error.category"] for d in dead} == {b"ASSOCIATION_FAILED"}
+
+
+# -- associations named by the event mapping, for registry events (issue 17's mapping) ---------
+
+LINKS = [
+    {"to": "contacts", "idProperty": "email", "id": "customer.email"},
+    {"to": "companies", "idProperty": "external_customer_id", "id": "customer.id"},
+]
+
+
+def test_registry_events_are_associated_as_their_mapping_names(
+    kafka_bootstrap: str,
+    emulator: RunningEmulator,
+    schema_registry: SchemaRegistryClient,
+    schema_registry_url: str,
+    tmp_path: Path,
+) -> None:
+    # The billing example's Avro events, with the example mapping plus `associations`: each
+    # subscription linked to its customer's contact (by e-mail; some events have none) and
+    # company (by customer id); a third of the customers are not in HubSpot (policy skip).
+    emulator.control.configure(
+        known_properties=sorted(DEFAULT_KNOWN_PROPERTIES | CUSTOM_PROPERTIES)
+    )
+    events = subscription_events(150, 30, seed=5)
+    customers = {e.subscription_id: (e.customer_email, e.customer_id) for e in events}
+    present = [sub for n, sub in enumerate(sorted(customers)) if n % 3]
+    emails = sorted({email for sub in present if (email := customers[sub][0]) is not None})
+    contacts = dict(zip(emails, emulator.control.seed("contacts", [{"email": e} for e in emails]),
+                        strict=True))  # fmt: skip
+    ids = sorted({customers[sub][1] for sub in present})
+    seeded = emulator.control.seed("companies", [{"external_customer_id": c} for c in ids])
+    companies = dict(zip(ids, seeded, strict=True))
+    assert contacts and companies and len(companies) < len(customers)
+    mapping = yaml.safe_load(MAPPING_FILE.read_text()) | {"associations": LINKS}
+    (mapping_file := tmp_path / "mapping.yaml").write_text(yaml.safe_dump(mapping))
+    topics = new_topics(kafka_bootstrap, partitions=3)
+    serialize = avro_serializers(schema_registry, topics.input)
+    produce(kafka_bootstrap, topics.input,
+            [(e.subscription_id.encode(), serialize(e)) for e in events])  # fmt: skip
+    env = service_env(
+        kafka_bootstrap, topics, emulator.url, INPUT_FORMAT="avro",
+        SCHEMA_REGISTRY_URL=schema_registry_url, EVENT_MAPPING_FILE=str(mapping_file),
+        ASSOCIATION_MISSING_TARGET="skip",
+    )  # fmt: skip
+    with running_service(env, tmp_path / "service.log") as service:
+        wait_until(lambda: len(results_by_source(kafka_bootstrap, topics.output)) >= len(events),
+                   120, "every result")  # fmt: skip
+        assert service.stop() == 0
+
+    subscriptions = {sub_id: r["hubspotId"] for sub_id, r in emulator.control.store().items()}
+    assert set(subscriptions) == set(customers)
+    _assert_linked_once(emulator, "contacts", subscriptions, contacts,
+                        lambda n: customers[f"sub-{n:05d}"][0])  # fmt: skip
+    _assert_linked_once(emulator, "companies", subscriptions, companies,
+                        lambda n: customers[f"sub-{n:05d}"][1])  # fmt: skip
+    for [result] in results_by_source(kafka_bootstrap, topics.output).values():
+        assert result["status"] == "upserted", result
+        email, customer_id = customers[str(result["id"])]
+        associations = result["associations"]
+        assert isinstance(associations, list)
+        listed = {(a["to"], a["id"]): a["status"] for a in associations}
+        expected = {
+            ("companies", customer_id): "associated" if customer_id in companies else "skipped"
+        }
+        if email is not None:
+            expected[("contacts", email)] = "associated" if email in contacts else "skipped"
+        assert listed == expected, result
+    assert read_all(kafka_bootstrap, topics.dlq) == []

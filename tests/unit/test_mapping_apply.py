@@ -16,7 +16,7 @@ from service.core.mapping.apply import MappedReader, map_event
 from service.core.mapping.document import CONTRACT_DOCUMENT, read_mapping
 from service.core.mapping.json_input import JsonDecoder
 from service.core.mapping.spec import EventMapping
-from service.core.model import Event, RawMessage, Rejection
+from service.core.model import AssociationRef, Event, RawMessage, Rejection
 
 LIMITS = ValidationLimits(default_id_property="external_subscription_id")
 RAW = RawMessage("billing", 2, 41, b"sub-1", b"...")
@@ -218,6 +218,65 @@ def test_the_contract_mapping_reads_the_contract_event() -> None:
     assert isinstance(event, Event)
     assert (event.id, event.id_property) == ("sub-1", "my_id")
     assert event.properties == {"hs_name": "Gold", "gone": ""}  # null clears, as in JSON
+
+
+LINKED = read_mapping(
+    yaml.safe_load(
+        """
+        id: subscription.id
+        copy: {from: props}
+        associations:
+          - {to: contacts, idProperty: email, id: customer.email}
+          - {to: companies, idProperty: domain, id: {path: customer.domain, on_missing: fail}}
+          - {to: deals, idProperty: deal_ref, id: {value: D-1}, typeId: 7, category: USER_DEFINED}
+        """
+    )
+)
+
+
+def test_an_event_names_the_associations_of_its_mapping() -> None:
+    event = mapped(
+        {"subscription": {"id": "s"}, "customer": {"email": "a@x", "domain": "x.com"}}, LINKED
+    )
+    assert isinstance(event, Event)
+    assert event.associations == (
+        AssociationRef("contacts", "email", "a@x"),
+        AssociationRef("companies", "domain", "x.com"),
+        AssociationRef("deals", "deal_ref", "D-1", 7, "USER_DEFINED"),
+    )
+
+
+def test_an_association_whose_value_is_missing_is_left_out_or_fails_the_event() -> None:
+    event = mapped({"subscription": {"id": "s"}, "customer": {"domain": "x.com"}}, LINKED)
+    assert isinstance(event, Event)
+    assert [ref.to_type for ref in event.associations] == ["companies", "deals"]
+    rejection = rejected({"subscription": {"id": "s"}, "customer": {"email": "a@x"}}, LINKED)
+    assert rejection.category == "MAPPING_ERROR" and rejection.id == "s"
+    assert rejection.message == (
+        "mapping entry associations[1].id (path `customer.domain`): is missing or null"
+    )
+
+
+def test_associations_from_a_list_in_the_event_read_as_the_contracts() -> None:
+    mapping = read_mapping({"id": "id", "copy": "props", "associations": {"from": "links"}})
+    link = {"to": "contacts", "idProperty": "email", "id": "a@x"}
+    event = mapped({"id": "s", "links": [link, link]}, mapping)
+    assert isinstance(event, Event)
+    assert event.associations == (AssociationRef("contacts", "email", "a@x"),)
+    assert isinstance(none := mapped({"id": "s"}, mapping), Event) and not none.associations
+    bad = rejected({"id": "s", "links": [{"to": "contacts", "id": "a@x"}]}, mapping)
+    assert bad.category == "INVALID_ASSOCIATIONS"
+    assert bad.message == (
+        "mapping entry associations (from `links`): associations[0].idProperty must be a string"
+    )
+
+
+def test_the_contract_mapping_reads_the_contract_events_associations() -> None:
+    link = {"to": "companies", "idProperty": "domain", "id": "x.com", "typeId": 3}
+    event = mapped({"id": "s", "properties": {}, "associations": [link]},
+                   read_mapping(CONTRACT_DOCUMENT))  # fmt: skip
+    assert isinstance(event, Event)
+    assert event.associations == (AssociationRef("companies", "domain", "x.com", 3, None),)
 
 
 def test_limits_apply_to_mapped_events() -> None:

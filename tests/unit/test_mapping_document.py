@@ -146,6 +146,28 @@ def test_the_contract_document_maps_the_contract_event() -> None:
         ("id: x\ncopy: {from: a, exclude: [1]}", "copy.exclude: is a list; give a list of field"),
         ("id: x\ncopy: {from: a, only: [b]}", "copy.only: unknown key (expected one of: from,"),
         ("id: x\ncopy: {from: a, on_missing: never}", "copy: `on_missing` 'never' is not one of"),
+        ("id: x\ncopy: a\nassociations: 5",
+         "associations: is a number; give a list of at most 100 associations"),
+        ("id: x\ncopy: a\nassociations: {from: 'a['}",
+         "associations: `from` 'a[' is not a JMESPath expression"),
+        ("id: x\ncopy: a\nassociations: {from: a, path: b}", "associations.path: unknown key"),
+        ("id: x\ncopy: a\nassociations: [contacts]", "associations[0]: is text; give `to`"),
+        ("id: x\ncopy: a\nassociations: [{to: 'con tacts', idProperty: email, id: e}]",
+         "associations[0]: `to` is 'con tacts': name an object type"),
+        ("id: x\ncopy: a\nassociations: [{to: contacts, id: e}]",
+         "associations[0]: `idProperty` must name the target's unique property"),
+        ("id: x\ncopy: a\nassociations: [{to: contacts, idProperty: email}]",
+         "associations[0].id: is required"),
+        ("id: x\ncopy: a\nassociations: [{to: contacts, idProperty: email, id: e, typeId: x}]",
+         "associations[0]: `typeId` is text, not an integer"),
+        ("id: x\ncopy: a\nassociations: [{to: deals, idProperty: d, id: e, category: X}]",
+         "associations[0]: `category` must be text, and goes with a `typeId`"),
+        ("id: x\ncopy: a\nassociations: [{to: d, idProperty: d, id: {path: e, on_missing: clear}}]",
+         "associations[0].id: `on_missing` is omit (no association) or fail, not clear"),
+        ("id: x\ncopy: a\nassociations: [{to: d, idProperty: d, id: {path: e, type: number}}]",
+         "associations[0].id.type: unknown key (expected one of: path, value, on_missing)"),
+        ("id: x\ncopy: a\nassociations: [{to: deals, idProperty: d, id: e, label: x}]",
+         "associations[0].label: unknown key (expected one of: to, idProperty, id, typeId,"),
     ],
 )  # fmt: skip
 def test_each_problem_is_one_line_naming_its_entry(text: str, problem: str) -> None:
@@ -168,6 +190,48 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
     assert [line.split(":")[0] for line in found] == [
         "id", "properties.b", "properties.d", "properties.f", "copy.bogus",
     ]  # fmt: skip
+
+
+def test_associations_read_into_rules_and_show_in_the_normalised_form() -> None:
+    mapping = read_mapping(
+        yaml.safe_load(
+            """
+            id: subscription_id
+            copy: properties
+            associations:
+              - {to: contacts, idProperty: email, id: customer.email}
+              - {to: companies, idProperty: domain, id: {path: customer.domain, on_missing: fail}}
+              - to: deals
+                idProperty: deal_ref
+                id: {value: D-1}
+                typeId: 7
+                category: USER_DEFINED
+            """
+        )
+    )
+    contact, company, deal = mapping.associations
+    assert (contact.to_type, contact.id_property, contact.value.path) == (
+        "contacts", "email", "customer.email",
+    )  # fmt: skip
+    assert company.value.on_missing is Missing.FAIL
+    assert (deal.value.constant, deal.type_id, deal.category) == ("D-1", 7, "USER_DEFINED")
+    assert mapping.described["associations"] == [
+        {"to": "contacts", "idProperty": "email",
+         "id": {"path": "customer.email", "on_missing": "omit"}},
+        {"to": "companies", "idProperty": "domain",
+         "id": {"path": "customer.domain", "on_missing": "fail"}},
+        {"to": "deals", "idProperty": "deal_ref", "id": {"value": "D-1", "on_missing": "omit"},
+         "typeId": 7, "category": "USER_DEFINED"},
+    ]  # fmt: skip
+
+
+def test_associations_from_a_list_in_the_event() -> None:
+    mapping = read_mapping({"id": "id", "copy": "properties", "associations": {"from": "links"}})
+    assert mapping.associations_from is not None and mapping.associations_from.path == "links"
+    assert mapping.described["associations"] == {"from": "links"}
+    contract = read_mapping(CONTRACT_DOCUMENT)
+    assert contract.associations_from is not None
+    assert contract.associations_from.path == "associations"
 
 
 def test_the_id_entries_take_only_a_path_or_a_value() -> None:

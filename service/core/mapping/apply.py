@@ -5,20 +5,23 @@ mapping file): decode the record with the configured EventDecoder, then map it. 
 decoder cannot read is a Rejection with the decoder's category (NOT_SCHEMA_REGISTRY_FRAMED,
 SCHEMA_NOT_FOUND, UNDECODABLE, or the JSON categories); an entry that cannot give its value
 (a required path missing, a value that does not convert) is a Rejection with category
-MAPPING_ERROR naming the entry, carrying the id, idProperty and trace id when those mapped.
+MAPPING_ERROR naming the entry, carrying the id, idProperty and trace id when those mapped; a
+list of associations (`associations: {from: ..}`) that is not the contract's shape is
+INVALID_ASSOCIATIONS.
 A SchemaRegistryUnavailableError from the decoder passes through: the loop waits, it marks
 nothing. Pure (the decoder is the port).
 """
 
 from __future__ import annotations
 
-from service.core.codec import ValidationLimits
+from service.core.codec import MAX_ASSOCIATION_VALUE_LENGTH, ValidationLimits, associations_of
 from service.core.errors import UnreadableEventError
 from service.core.ids import derived_trace_id
 from service.core.mapping.convert import string_text, to_text
 from service.core.mapping.paths import PathError
 from service.core.mapping.spec import (
     MAPPING_ERROR,
+    AssociationsFrom,
     ConversionError,
     CopyRule,
     EventMapping,
@@ -27,10 +30,11 @@ from service.core.mapping.spec import (
     Rule,
     shown,
 )
-from service.core.model import Event, RawMessage, Rejection
+from service.core.model import AssociationRef, Event, RawMessage, Rejection
 from service.core.ports import EventDecoder
 
 VALUE_TOO_LONG = "VALUE_TOO_LONG"
+INVALID_ASSOCIATIONS = "INVALID_ASSOCIATIONS"  # as for the contract's events
 TOO_MANY_PROPERTIES = "TOO_MANY_PROPERTIES"
 _MAX_NAME_LENGTH = 1_024  # of an idProperty or a trace id, as in the JSON contract
 
@@ -65,9 +69,10 @@ def map_event(
         return Rejection(raw, failure.category, failure.message, trace_id=derived)
     try:
         properties = _properties(mapping, document, limits)
+        associations = _associations(mapping, document)
     except MappingFailedError as failure:
         return Rejection(raw, failure.category, failure.message, event_id, id_property, trace_id)
-    return Event(raw, event_id, id_property, properties, trace_id)
+    return Event(raw, event_id, id_property, properties, trace_id, associations)
 
 
 def _identifier(rule: Rule, document: object, max_length: int) -> str:
@@ -101,6 +106,38 @@ def _properties(
             properties[rule.name] = text
     _check_limits(properties, limits)
     return properties
+
+
+def _associations(mapping: EventMapping, document: object) -> tuple[AssociationRef, ...]:
+    """The associations the event names: one per entry whose target value is there."""
+    if mapping.associations_from is not None:
+        return _associations_from(mapping.associations_from, document)
+    found: list[AssociationRef] = []
+    for rule in mapping.associations:
+        value = _value(rule.value, document)
+        if value is None or not value.strip():
+            if rule.value.on_missing is Missing.FAIL:
+                raise _failure(rule.value, "is missing or empty")
+            continue
+        if len(value) > MAX_ASSOCIATION_VALUE_LENGTH:
+            raise _failure(rule.value, f"is longer than {MAX_ASSOCIATION_VALUE_LENGTH} characters")
+        ref = AssociationRef(rule.to_type, rule.id_property, value, rule.type_id, rule.category)
+        found.append(ref)
+    return tuple(dict.fromkeys(found))
+
+
+def _associations_from(rule: AssociationsFrom, document: object) -> tuple[AssociationRef, ...]:
+    try:
+        listed = rule.lookup(document)
+    except PathError as exc:
+        raise MappingFailedError(INVALID_ASSOCIATIONS, f"associations: {exc}") from None
+    if listed is None:
+        return ()
+    try:
+        return associations_of(listed)
+    except ValueError as exc:
+        message = f"mapping entry associations (from `{rule.path}`): {exc}"
+        raise MappingFailedError(INVALID_ASSOCIATIONS, message) from None
 
 
 def _value(rule: Rule, document: object) -> str | None:

@@ -6,13 +6,16 @@ Every entry with its path or converted constant, its type and every option that 
 
 from __future__ import annotations
 
-from service.core.mapping.spec import CopyRule, Kind, Rule
+from service.core.mapping.spec import AssociationRule, AssociationsFrom, CopyRule, Kind, Rule
+from service.core.model import DEFAULT_ASSOCIATION_CATEGORY
 
 
 def describe(
     rules: tuple[Rule | None, ...],
     properties: tuple[Rule, ...],
     copy: CopyRule | None,
+    associations: tuple[AssociationRule, ...] = (),
+    associations_from: AssociationsFrom | None = None,
 ) -> dict[str, object]:
     """The mapping as check-config prints it: every entry with its defaults filled in."""
     described: dict[str, object] = {}
@@ -22,7 +25,20 @@ def describe(
     described["properties"] = {rule.name: _rule_described(rule) for rule in properties}
     if copy is not None:
         described["copy"] = _copy_described(copy)
+    if associations:
+        described["associations"] = [_association_described(rule) for rule in associations]
+    elif associations_from is not None:
+        described["associations"] = {"from": associations_from.path}
     return described
+
+
+def _association_described(rule: AssociationRule) -> dict[str, object]:
+    value = _rule_described(rule.value)
+    del value["type"]  # always text
+    shown: dict[str, object] = {"to": rule.to_type, "idProperty": rule.id_property, "id": value}
+    if rule.type_id is not None:
+        shown.update(typeId=rule.type_id, category=rule.category or DEFAULT_ASSOCIATION_CATEGORY)
+    return shown
 
 
 def _rule_described(rule: Rule, *, with_missing: bool = True) -> dict[str, object]:

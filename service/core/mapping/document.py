@@ -13,6 +13,8 @@ The file's shape (docs/upstream-events.md walks through an example):
     objectWriteTraceId: <entry>       optional (default: derived from topic/partition/offset)
     properties: {<name>: <entry>}     the HubSpot properties
     copy: {from: <path>, include: [..], exclude: [..], on_missing: ..}
+    associations: [{to: <object type>, idProperty: <name>, id: <entry>, typeId: .., category: ..}]
+                  or {from: <path>} (a list shaped as the contract's `associations`)
     <entry> = "<path>" | {path: <path> | value: <constant>, type: ..., on_missing: ..., ...}
 """
 
@@ -20,11 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.core.codec import MAX_ASSOCIATIONS, OBJECT_TYPE
 from service.core.mapping.convert import to_text
 from service.core.mapping.describe import describe
 from service.core.mapping.options import EntryOptions, kind_of
 from service.core.mapping.paths import compile_path, parse_problem
 from service.core.mapping.spec import (
+    AssociationRule,
+    AssociationsFrom,
     Conversion,
     ConversionError,
     CopyRule,
@@ -33,11 +38,13 @@ from service.core.mapping.spec import (
     Rule,
 )
 
-_TOP = ("id", "idProperty", "objectWriteTraceId", "properties", "copy")
+_TOP = ("id", "idProperty", "objectWriteTraceId", "properties", "copy", "associations")
 _IDENTIFIER = ("path", "value")
 _PROPERTY = ("path", "value", "type", "on_missing", "values", "default", "unit", "timezone",
              "format")  # fmt: skip
 _COPY = ("from", "include", "exclude", "on_missing")
+_ASSOCIATION = ("to", "idProperty", "id", "typeId", "category")
+_ASSOCIATION_ID = ("path", "value", "on_missing")
 
 # The contract's input event, as a mapping: what a registry format reads without a file.
 CONTRACT_DOCUMENT: dict[str, object] = {
@@ -45,6 +52,7 @@ CONTRACT_DOCUMENT: dict[str, object] = {
     "idProperty": "idProperty",
     "objectWriteTraceId": "objectWriteTraceId",
     "copy": {"from": "properties", "on_missing": "clear"},
+    "associations": {"from": "associations"},
 }
 
 
@@ -79,10 +87,13 @@ class _Reader(EntryOptions):
         copy = self.copy(document.get("copy"), names) if "copy" in document else None
         if not properties and copy is None and not self.problems:
             self.problem("", "neither `properties` nor `copy`: no property would be sent")
+        linked, linked_from = self.associations(document.get("associations"))
         if rules[0] is None:
             return None
-        described = describe(rules, properties, copy)
-        return EventMapping(rules[0], rules[1], rules[2], properties, copy, described)
+        described = describe(rules, properties, copy, linked, linked_from)
+        return EventMapping(
+            rules[0], rules[1], rules[2], properties, copy, described, linked, linked_from
+        )
 
     def identifiers(self, document: dict[Any, Any]) -> tuple[Rule | None, ...]:
         if document.get("id") is None:
@@ -194,3 +205,56 @@ class _Reader(EntryOptions):
             self.problem(entry, f"is {kind_of(raw)}; give a list of field names")
             return None
         return frozenset(raw)
+
+    def associations(
+        self, raw: object
+    ) -> tuple[tuple[AssociationRule, ...], AssociationsFrom | None]:
+        """The `associations` entries: a list of them, or `{from: <path>}`."""
+        if raw is None:
+            return (), None
+        if isinstance(raw, dict):
+            self.unknown_keys("associations", raw, ("from",))
+            found = self.path("associations", "from", raw.get("from"))
+            if found is None or found[0] is None:
+                return (), None
+            return (), AssociationsFrom(found[0], compile_path(found[0]))
+        if not isinstance(raw, list) or len(raw) > MAX_ASSOCIATIONS:
+            self.problem(
+                "associations",
+                f"is {kind_of(raw)}; give a list of at most {MAX_ASSOCIATIONS} associations "
+                "(`to`, `idProperty`, `id`), or `from:` a path to such a list in the event",
+            )
+            return (), None
+        rules = (self.association(f"associations[{n}]", spec) for n, spec in enumerate(raw))
+        return tuple(rule for rule in rules if rule is not None), None
+
+    def association(self, entry: str, spec: object) -> AssociationRule | None:
+        if not isinstance(spec, dict):
+            self.problem(entry, f"is {kind_of(spec)}; give `to`, `idProperty` and `id`")
+            return None
+        before = len(self.problems)
+        self.unknown_keys(entry, spec, _ASSOCIATION)
+        to_type, id_property = spec.get("to"), spec.get("idProperty")
+        if not isinstance(to_type, str) or not OBJECT_TYPE.match(to_type):
+            self.problem(entry, f"`to` is {to_type!r}: name an object type (e.g. contacts)")
+        if not isinstance(id_property, str) or not id_property.strip():
+            self.problem(entry, "`idProperty` must name the target's unique property")
+        type_id, category = spec.get("typeId"), spec.get("category")
+        if type_id is not None and (not isinstance(type_id, int) or isinstance(type_id, bool)):
+            self.problem(entry, f"`typeId` is {kind_of(type_id)}, not an integer")
+        if category is not None and (not isinstance(category, str) or type_id is None):
+            self.problem(entry, "`category` must be text, and goes with a `typeId`")
+        value = self.association_id(f"{entry}.id", spec.get("id"))
+        if len(self.problems) > before or value is None:
+            return None
+        return AssociationRule(entry, str(to_type), str(id_property), value, type_id, category)
+
+    def association_id(self, entry: str, raw: object) -> Rule | None:
+        if raw is None:
+            self.problem(entry, "is required: the path to the target's unique value")
+            return None
+        spec = {"path": raw} if isinstance(raw, str) else raw
+        if isinstance(spec, dict) and spec.get("on_missing") == Missing.CLEAR.value:
+            self.problem(entry, "`on_missing` is omit (no association) or fail, not clear")
+            return None
+        return self.rule(entry, "id", spec, _ASSOCIATION_ID, None)

@@ -1,10 +1,11 @@
 """What an event mapping says, once read and checked: plain values, no behaviour.
 
-An `EventMapping` tells how to get an input's `id`, `idProperty`, `objectWriteTraceId` and
-properties out of a decoded event (service/core/mapping/apply.py does it). Each `Rule` names
-its entry in the mapping file (`properties.hs_status`), where its value comes from (a compiled
-path, or a constant converted once at start-up), how it is converted and what a null or
-missing value means. service/core/mapping/document.py builds these from the file's content.
+An `EventMapping` tells how to get an input's `id`, `idProperty`, `objectWriteTraceId`,
+properties and associations out of a decoded event (service/core/mapping/apply.py does it).
+Each `Rule` names its entry in the mapping file (`properties.hs_status`), where its value
+comes from (a compiled path, or a constant converted once at start-up), how it is converted
+and what a null or missing value means. service/core/mapping/document.py builds these from
+the file's content.
 """
 
 from __future__ import annotations
@@ -94,6 +95,28 @@ class CopyRule:
 
 
 @dataclass(frozen=True, slots=True)
+class AssociationRule:
+    """One association a mapped event names when `value` gives the target's unique value:
+    the target's object type, that unique property, and optionally a label's `type_id` and
+    `category` (without them, HubSpot's default association)."""
+
+    entry: str  # associations[0]
+    to_type: str
+    id_property: str
+    value: Rule
+    type_id: int | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationsFrom:
+    """A list in the event, of objects shaped as the contract's `associations`."""
+
+    path: str
+    lookup: Lookup
+
+
+@dataclass(frozen=True, slots=True)
 class EventMapping:
     """A checked mapping; `described` is its normalised form, as check-config prints it."""
 
@@ -103,6 +126,8 @@ class EventMapping:
     properties: tuple[Rule, ...]
     copy: CopyRule | None
     described: Mapping[str, object]
+    associations: tuple[AssociationRule, ...] = ()
+    associations_from: AssociationsFrom | None = None
 
 
 class MappingFailedError(Exception):

@@ -4,7 +4,9 @@
 file, stops it with SIGTERM then SIGKILL, and (on Linux) ties it to the thread that started it
 (``PR_SET_PDEATHSIG``) so that a Python process that dies without stopping it does not leave an
 orphan holding ports and memory. :func:`wait_ready` polls a readiness check until a deadline,
-failing at once when the child exits.
+failing at once when the child exits. :class:`ChildServer` is what the servers run that way
+(Apicurio Registry, Jaeger) share: start and wait until it answers, stop, kill, restart, and
+use as a context manager.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
 
 __all__ = [
     "HOST",
     "ChildProcess",
+    "ChildServer",
     "DevstackError",
     "cache_base",
     "find_executable",
@@ -237,3 +244,94 @@ def wait_ready(
         if ready(remaining):
             return
         time.sleep(0.2)
+
+
+class ChildServer:
+    """A server run as a :class:`ChildProcess` that answers HTTP once ready.
+
+    A subclass sets ``_child`` in its constructor, ``start_timeout_s`` and ``error`` (its
+    :class:`DevstackError`), and defines :meth:`_spawn` (prepare and spawn the child) and
+    :meth:`_ready` (whether it answers yet).
+    """
+
+    start_timeout_s = 30.0
+    error: type[DevstackError] = DevstackError
+    _child: ChildProcess
+
+    @property
+    def log_file(self) -> Path:
+        """The server's output, appended to on every start."""
+        return self._child.log_file
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the process was started and has not exited."""
+        return self._child.is_running
+
+    @property
+    def pid(self) -> int | None:
+        """The process id (of the last start), ``None`` before the first."""
+        return self._child.pid
+
+    def start(self, timeout_s: float | None = None) -> None:
+        """Start the server and wait until it answers (default ``start_timeout_s``).
+
+        Raises :attr:`error` with the log's tail if it exits early or is not ready in time (it
+        is killed then). A first-time build or download in :meth:`_spawn` is not counted.
+        """
+        self._spawn()
+        try:
+            with httpx.Client(timeout=5.0) as client:
+                wait_ready(
+                    self._child,
+                    lambda _remaining: self._ready(client),
+                    timeout_s=timeout_s or self.start_timeout_s,
+                    what=f"{self._child.name} (log {self._child.log_file})",
+                )
+        except DevstackError as exc:
+            self._child.kill()
+            raise self.error(str(exc)) from exc
+        except BaseException:
+            self._child.kill()
+            raise
+
+    def _spawn(self) -> None:
+        raise NotImplementedError
+
+    def _ready(self, client: httpx.Client) -> bool:
+        raise NotImplementedError
+
+    def ensure_running(self, timeout_s: float | None = None) -> None:
+        """Start the server unless it is already running (e.g. after a test stopped it)."""
+        if not self.is_running:
+            self.start(timeout_s)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM (the server shuts down cleanly), then SIGKILL after ``timeout_s``; safe
+        twice. Returns the exit code."""
+        return self._child.stop(timeout_s)
+
+    def kill(self) -> int | None:
+        """SIGKILL at once (a crash, for tests) and reap it."""
+        return self._child.kill()
+
+    def restart(self, timeout_s: float | None = None) -> None:
+        """Stop and start again, on the same ports."""
+        self.stop()
+        self.start(timeout_s)
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the log file."""
+        return self._child.log_tail(lines)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 
 from devstack.jaeger.build import JAEGER_VERSION, ensure_jaeger
 from devstack.jaeger.config import JaegerPorts, render_config
 from devstack.jaeger.query import JaegerQuery
-from devstack.proc import HOST, ChildProcess, DevstackError, free_ports, port_open, wait_ready
+from devstack.proc import HOST, ChildProcess, ChildServer, DevstackError, free_ports, port_open
 
 __all__ = ["JaegerEndpoints", "JaegerError", "LocalJaeger"]
 
@@ -46,12 +44,15 @@ class JaegerEndpoints:
         return JaegerQuery(self.query_url)
 
 
-class LocalJaeger:
+class LocalJaeger(ChildServer):
     """Jaeger all-in-one as a child process, every port on loopback.
 
     Use as a context manager (start on enter, stop on exit) or call :meth:`start` and
-    :meth:`stop`.
+    :meth:`stop`; a restart keeps the ports, not the traces (memory storage).
     """
+
+    start_timeout_s = 30.0
+    error = JaegerError
 
     def __init__(
         self,
@@ -91,51 +92,17 @@ class LocalJaeger:
         """The collector configuration, rewritten on every start."""
         return self.work_dir / "config.yaml"
 
-    @property
-    def log_file(self) -> Path:
-        """Jaeger's output, appended to on every start."""
-        return self._child.log_file
-
-    @property
-    def is_running(self) -> bool:
-        """Whether the process was started and has not exited."""
-        return self._child.is_running
-
-    @property
-    def pid(self) -> int | None:
-        """The process id (of the last start), ``None`` before the first."""
-        return self._child.pid
-
-    def start(self, timeout_s: float = 30.0) -> None:
-        """Start Jaeger and wait until it takes spans and answers queries.
-
-        Raises :class:`JaegerError` with the log's tail if it exits early or is not ready within
-        ``timeout_s`` (it is killed then). A first-time build (:func:`ensure_jaeger`, minutes)
-        is not counted in ``timeout_s``.
-        """
+    def _spawn(self) -> None:
         binary = self._binary or ensure_jaeger()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(
             render_config(self.ports, max_traces=self.max_traces), encoding="utf-8"
         )
-        cmd = [str(binary), "--config", str(self.config_file)]
-        self._child.spawn(cmd, cwd=self.work_dir)
-        try:
-            with httpx.Client(timeout=2.0) as client:
-                wait_ready(
-                    self._child,
-                    lambda _remaining: self._ready(client),
-                    timeout_s=timeout_s,
-                    what=f"jaeger (work dir {self.work_dir})",
-                )
-        except DevstackError as exc:
-            self._child.kill()
-            raise JaegerError(str(exc)) from exc
-        except BaseException:
-            self._child.kill()
-            raise
+        self._child.spawn([str(binary), "--config", str(self.config_file)], cwd=self.work_dir)
 
     def _ready(self, client: httpx.Client) -> bool:
+        """The query API answers and both OTLP ports accept connections (the collector
+        starts its receivers last)."""
         try:
             reply = client.get(f"{self.endpoints.query_url}/api/services")
         except httpx.TransportError:
@@ -145,40 +112,6 @@ class LocalJaeger:
             and port_open(self.ports.otlp_grpc)
             and port_open(self.ports.otlp_http)
         )
-
-    def ensure_running(self, timeout_s: float = 30.0) -> None:
-        """Start Jaeger unless it is already running."""
-        if not self.is_running:
-            self.start(timeout_s)
-
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM (the collector shuts down cleanly), then SIGKILL after ``timeout_s``."""
-        return self._child.stop(timeout_s)
-
-    def kill(self) -> int | None:
-        """SIGKILL at once (a crash, for tests) and reap it."""
-        return self._child.kill()
-
-    def restart(self, timeout_s: float = 30.0) -> None:
-        """Stop and start again on the same ports (with no traces: storage is in memory)."""
-        self.stop()
-        self.start(timeout_s)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of ``jaeger.log``."""
-        return self._child.log_tail(lines)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.is_running else "stopped"

@@ -18,12 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import httpx
 
-from devstack.proc import HOST, ChildProcess, DevstackError, find_executable, wait_ready
+from devstack.proc import HOST, ChildProcess, ChildServer, DevstackError, find_executable
 from devstack.registry.dist import APICURIO_VERSION, ensure_registry_dist, runner_jar
 
 __all__ = ["CCOMPAT_PATH", "LocalRegistry", "RegistryError"]
@@ -52,12 +50,16 @@ class RegistryError(DevstackError):
     """The local registry failed to start or stop."""
 
 
-class LocalRegistry:
+class LocalRegistry(ChildServer):
     """Apicurio Registry (Confluent-compatible API) running as a child JVM on loopback.
 
     Use as a context manager (start on enter, stop on exit) or call :meth:`start` and
-    :meth:`stop`. :attr:`url` is what confluent-kafka's ``SchemaRegistryClient`` takes.
+    :meth:`stop`; a restart keeps the port (and, when persistent, the data). :attr:`url` is
+    what confluent-kafka's ``SchemaRegistryClient`` takes.
     """
+
+    start_timeout_s = 60.0
+    error = RegistryError
 
     def __init__(
         self,
@@ -100,21 +102,6 @@ class LocalRegistry:
         """The Confluent-compatible API: ``http://127.0.0.1:PORT/apis/ccompat/v7``."""
         return self.base_url + CCOMPAT_PATH
 
-    @property
-    def log_file(self) -> Path:
-        """The registry's output, appended to on every start."""
-        return self._child.log_file
-
-    @property
-    def is_running(self) -> bool:
-        """Whether the JVM was started and has not exited."""
-        return self._child.is_running
-
-    @property
-    def pid(self) -> int | None:
-        """The JVM's process id (of the last start), ``None`` before the first."""
-        return self._child.pid
-
     def command(self, java: str, jar: Path) -> list[str]:
         """The command line that starts the registry."""
         storage = []
@@ -134,33 +121,14 @@ class LocalRegistry:
             str(jar),
         ]
 
-    def start(self, timeout_s: float = 60.0) -> None:
-        """Start the JVM and wait until ``GET /subjects`` answers 200.
-
-        Raises :class:`RegistryError` with the log's tail if the JVM exits early or is not
-        ready within ``timeout_s`` (the JVM is killed then). A first-time fetch
-        (:func:`ensure_registry_dist`) is not counted in ``timeout_s``.
-        """
+    def _spawn(self) -> None:
         java = find_executable("java", needed_for="run Apicurio Registry", home_env="JAVA_HOME")
         jar = runner_jar(self._dist or ensure_registry_dist())
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._child.spawn(self.command(java, jar), cwd=self.work_dir)
-        try:
-            with httpx.Client(timeout=5.0) as client:
-                wait_ready(
-                    self._child,
-                    lambda _remaining: self._answers(client),
-                    timeout_s=timeout_s,
-                    what=f"apicurio registry (work dir {self.work_dir})",
-                )
-        except DevstackError as exc:
-            self._child.kill()
-            raise RegistryError(str(exc)) from exc
-        except BaseException:
-            self._child.kill()
-            raise
 
-    def _answers(self, client: httpx.Client) -> bool:
+    def _ready(self, client: httpx.Client) -> bool:
+        """``GET /subjects`` answers 200 (on a first start, once the log names the port)."""
         if self.port is None:
             found = _LISTENING.search(self._child.log_since_start())
             if found is None:
@@ -170,40 +138,6 @@ class LocalRegistry:
             return client.get(self.url + "/subjects").status_code == httpx.codes.OK
         except httpx.TransportError:
             return False
-
-    def ensure_running(self, timeout_s: float = 60.0) -> None:
-        """Start the registry unless it is already running (e.g. after a test stopped it)."""
-        if not self.is_running:
-            self.start(timeout_s)
-
-    def stop(self, timeout_s: float = 30.0) -> int | None:
-        """SIGTERM (Quarkus shuts down cleanly), then SIGKILL after ``timeout_s``; safe twice."""
-        return self._child.stop(timeout_s)
-
-    def kill(self) -> int | None:
-        """SIGKILL the JVM at once (a crash, for tests) and reap it."""
-        return self._child.kill()
-
-    def restart(self, timeout_s: float = 60.0) -> None:
-        """Stop and start again on the same port (and, when persistent, the same data)."""
-        self.stop()
-        self.start(timeout_s)
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of ``registry.log``."""
-        return self._child.log_tail(lines)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         where = f"port {self.port}" if self.port else "no port yet"

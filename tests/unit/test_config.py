@@ -29,32 +29,13 @@ from service.entry.app import (
 )
 from service.entry.cli import main
 from service.entry.kafka_clients import LIBRDKAFKA_LOGGER, kafka_common_config
-from service.entry.settings import KAFKA_KEYS_THE_SERVICE_SETS, Settings, check_files, load_settings
-
-REQUIRED = {
-    "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
-    "HUBSPOT_ID_PROPERTY": "external_subscription_id",
-    "HUBSPOT_ACCESS_TOKEN": "pat-na1-secret",
-}
+from service.entry.settings import KAFKA_KEYS_THE_SERVICE_SETS, check_files, load_settings
+from tests.unit.settings_env import problem, required_env
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    for name, value in REQUIRED.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
-
-
-def _problem(env: pytest.MonkeyPatch, **values: str) -> str:
-    for name, value in values.items():
-        env.setenv(name, value)
-    with pytest.raises(ConfigError) as caught:
-        check_files(load_settings())
-    message = str(caught.value)
-    assert "\n" not in message and "pat-na1-secret" not in message
-    return message
+    return required_env(monkeypatch)
 
 
 def test_a_token_with_a_trailing_newline_is_used_without_it(env: pytest.MonkeyPatch) -> None:
@@ -66,7 +47,7 @@ def test_a_token_with_a_trailing_newline_is_used_without_it(env: pytest.MonkeyPa
 
 def test_a_token_with_a_space_or_line_break_inside_is_refused(env: pytest.MonkeyPatch) -> None:
     for token in ("pat-na1 secret", "pat-na1\nsecret"):
-        message = _problem(env, HUBSPOT_ACCESS_TOKEN=token)
+        message = problem(env, HUBSPOT_ACCESS_TOKEN=token)
         assert "HUBSPOT_ACCESS_TOKEN: must be one token" in message
         assert "secret" not in message
 
@@ -76,13 +57,13 @@ def test_a_token_file_must_exist_and_hold_one_token(
 ) -> None:
     env.delenv("HUBSPOT_ACCESS_TOKEN")
     missing = tmp_path / "missing"
-    assert "HUBSPOT_ACCESS_TOKEN_FILE" in _problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(missing))
+    assert "HUBSPOT_ACCESS_TOKEN_FILE" in problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(missing))
     empty = tmp_path / "empty"
     empty.write_text("\n")
-    assert "is empty" in _problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(empty))
+    assert "is empty" in problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(empty))
     two = tmp_path / "two-lines"
     two.write_text("pat-na1-secret\nsomething else\n")
-    assert "must be one token" in _problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(two))
+    assert "must be one token" in problem(env, HUBSPOT_ACCESS_TOKEN_FILE=str(two))
     good = tmp_path / "token"
     good.write_text("pat-na1-secret\n")
     env.setenv("HUBSPOT_ACCESS_TOKEN_FILE", str(good))
@@ -94,7 +75,7 @@ def test_a_missing_ca_bundle_or_kafka_certificate_is_named(
 ) -> None:
     absent = str(tmp_path / "absent.pem")
     for name in ("HUBSPOT_CA_BUNDLE", "KAFKA_SSL_CA_LOCATION", "KAFKA_SASL_PASSWORD_FILE"):
-        message = _problem(env, **{name: absent})
+        message = problem(env, **{name: absent})
         assert message == f"invalid configuration: {name}: {absent!r} is not a file"
         env.delenv(name)
 
@@ -112,7 +93,7 @@ def test_a_missing_ca_bundle_or_kafka_certificate_is_named(
 def test_values_that_would_make_every_request_fail_are_refused(
     env: pytest.MonkeyPatch, name: str, value: str, expected: str
 ) -> None:
-    assert expected in _problem(env, **{name: value})
+    assert expected in problem(env, **{name: value})
 
 
 @pytest.mark.parametrize(
@@ -179,7 +160,7 @@ def test_extra_kafka_config_is_applied_over_the_services_tuned_defaults(
 def test_extra_kafka_config_may_not_change_what_the_guarantees_rest_on(
     env: pytest.MonkeyPatch, key: str
 ) -> None:
-    message = _problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": "x"}}')
+    message = problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": "x"}}')
     assert f"KAFKA_EXTRA_CONFIG: sets {key}, which the service sets itself" in message
 
 
@@ -189,7 +170,7 @@ def test_every_key_the_kafka_clients_force_is_refused_in_extra_config() -> None:
 
 
 def test_extra_kafka_config_that_is_not_json_is_one_line(env: pytest.MonkeyPatch) -> None:
-    message = _problem(env, KAFKA_EXTRA_CONFIG="{bad")
+    message = problem(env, KAFKA_EXTRA_CONFIG="{bad")
     assert (
         message
         == "invalid configuration: KAFKA_EXTRA_CONFIG: is not valid JSON (expected a JSON object)"
@@ -199,7 +180,7 @@ def test_extra_kafka_config_that_is_not_json_is_one_line(env: pytest.MonkeyPatch
 def test_extra_kafka_config_values_never_appear_in_errors_or_check_config(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    message = _problem(env, KAFKA_EXTRA_CONFIG='{"sasl.oauthbearer.client.secret": ["s3cret"]}')
+    message = problem(env, KAFKA_EXTRA_CONFIG='{"sasl.oauthbearer.client.secret": ["s3cret"]}')
     assert "`sasl.oauthbearer.client.secret` must be a string, number or boolean" in message
     assert "s3cret" not in message
     env.setenv("KAFKA_EXTRA_CONFIG", '{"sasl.oauthbearer.client.secret": "s3cret"}')
@@ -213,7 +194,7 @@ def test_a_password_file_that_is_not_utf8_is_one_line(
 ) -> None:
     password = tmp_path / "password"
     password.write_bytes(b"\xff\xfe")
-    message = _problem(env, KAFKA_SASL_PASSWORD_FILE=str(password))
+    message = problem(env, KAFKA_SASL_PASSWORD_FILE=str(password))
     assert message.startswith("invalid configuration: KAFKA_SASL_PASSWORD_FILE:")
     assert "cannot be read (UnicodeDecodeError)" in message
 
@@ -223,7 +204,7 @@ def test_a_ca_bundle_without_certificates_is_one_line(
 ) -> None:
     bundle = tmp_path / "ca.pem"
     bundle.write_text("not a certificate\n")
-    message = _problem(env, HUBSPOT_CA_BUNDLE=str(bundle))
+    message = problem(env, HUBSPOT_CA_BUNDLE=str(bundle))
     assert "HUBSPOT_CA_BUNDLE:" in message and "no usable PEM certificates" in message
 
 
@@ -265,13 +246,13 @@ def test_librdkafka_messages_go_through_logging_not_raw_stderr(
 def test_extra_kafka_config_may_not_switch_off_the_lag_metric_or_the_json_logs(
     env: pytest.MonkeyPatch, key: str
 ) -> None:
-    message = _problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": 0}}')
+    message = problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": 0}}')
     assert f"sets {key}, which the service sets itself" in message
 
 
 @pytest.mark.parametrize("key", ["oauth_cb", "error_cb", "throttle_cb", "on_delivery"])
 def test_extra_kafka_config_may_not_name_a_callback(env: pytest.MonkeyPatch, key: str) -> None:
-    message = _problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": "x"}}')
+    message = problem(env, KAFKA_EXTRA_CONFIG=f'{{"{key}": "x"}}')
     assert f"sets {key}: a callback, which cannot come from the environment" in message
 
 

@@ -13,35 +13,17 @@ from service.core.errors import ConfigError
 from service.core.mapping.json_input import JsonDecoder
 from service.entry.cli import main
 from service.entry.event_input import event_reader, load_mapping
-from service.entry.settings import Settings, check_files, load_settings
+from service.entry.settings import load_settings
 from tests.unit.factories import LIMITS
+from tests.unit.settings_env import problem, required_env
 
-REQUIRED = {
-    "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",
-    "HUBSPOT_ID_PROPERTY": "external_subscription_id",
-    "HUBSPOT_ACCESS_TOKEN": "pat-na1-secret",
-}
 REGISTRY = {"INPUT_FORMAT": "avro", "SCHEMA_REGISTRY_URL": "http://127.0.0.1:1/apis/ccompat/v7"}
 GOOD_MAPPING = "id: subscription_id\nproperties:\n  hs_amount: {path: amount, type: number}\n"
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
-    for name, value in REQUIRED.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
-
-
-def problem(env: pytest.MonkeyPatch, **values: str) -> str:
-    for name, value in values.items():
-        env.setenv(name, value)
-    with pytest.raises(ConfigError) as caught:
-        check_files(load_settings())
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
+    return required_env(monkeypatch)
 
 
 def exit_lines(

@@ -1,8 +1,9 @@
-"""Smoke test of `python -m bench --quick`: it runs end to end and writes what it promises.
+"""Smoke test of `python -m bench --smoke`: every scenario runs end to end, scaled down, and
+writes what it promises.
 
-CI runs the quick mode as a smoke test only. A test of behaviour, not of timings: how fast
-this machine is decides the figures, so no target is asserted; the exit code, the files,
-their keys, and that every figure was measured are checked.
+A test of behaviour, not of timings: how fast this machine is decides the figures, so no
+target is asserted; the exit code, the files, their keys, and that every figure was measured
+are checked. The figures to quote come from the full or quick modes, run by hand.
 """
 
 from __future__ import annotations
@@ -32,19 +33,19 @@ MEASURED_KEYS = {
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(720)
-def test_quick_mode_runs_every_scenario_and_writes_json(
+@pytest.mark.timeout(400)
+def test_smoke_mode_runs_every_scenario_and_writes_json(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "bench", "--quick", "--build", "source"]
+    command = [sys.executable, "-m", "bench", "--smoke", "--build", "source"]
     command += ["--bootstrap", kafka_bootstrap]
     completed = subprocess.run(
         [*command, "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=660,
+        timeout=360,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
@@ -56,7 +57,7 @@ def test_quick_mode_runs_every_scenario_and_writes_json(
         document = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
         assert document.keys() >= COMMON_KEYS, name
         assert document["scenario"] == name
-        assert document["mode"] == "quick"
+        assert document["mode"] == "smoke"
         assert document["measured"].keys() >= MEASURED_KEYS[name], name
         assert document["machine"].keys() >= {"cpu_count", "cpu_model", "python"}
         assert document["machine"]["build"] == "source"  # each service process checked it
